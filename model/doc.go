@@ -1,0 +1,2 @@
+// Package model holds netsleuth's pure domain types.
+package model

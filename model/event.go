@@ -1,0 +1,65 @@
+package model
+
+import "time"
+
+// EventType says what happened in a probe's life.
+type EventType string
+
+// The events a probe run emits, in order: started, any number of progress and
+// finding events, then finished.
+const (
+	EventStarted  EventType = "started"
+	EventProgress EventType = "progress"
+	EventFinding  EventType = "finding"
+	EventFinished EventType = "finished"
+)
+
+// Event is one step of a probe's run. The TUI and the headless reporters are two
+// sinks of the same stream of events.
+type Event struct {
+	RunID   string    `json:"runId"`
+	Probe   string    `json:"probe"`
+	Type    EventType `json:"type"`
+	Time    time.Time `json:"time"`
+	Message string    `json:"message,omitempty"` // progress: the stage now running
+	Finding *Finding  `json:"finding,omitempty"` // finding events only
+}
+
+// Sink receives events. Implementations must be safe for concurrent use:
+// probes run concurrently.
+type Sink interface {
+	Emit(Event)
+}
+
+// SinkFunc adapts a function to a Sink.
+type SinkFunc func(Event)
+
+// Emit calls f(e).
+func (f SinkFunc) Emit(e Event) { f(e) }
+
+// ProbeInfo describes a probe for listings, help text and the TUI.
+type ProbeInfo struct {
+	ID          string       `json:"id"`
+	Title       string       `json:"title"`
+	Scenario    string       `json:"scenario"` // letter in the scenario catalogue
+	Description string       `json:"description"`
+	RBAC        []Permission `json:"rbac"`
+	Inputs      []Input      `json:"inputs,omitempty"`
+	// Default probes run when no --probe flag is given: they need no extra input.
+	Default bool `json:"default"`
+}
+
+// Permission is one RBAC verb on one resource a probe needs.
+type Permission struct {
+	Group       string   `json:"group,omitempty"`
+	Resource    string   `json:"resource"`
+	Subresource string   `json:"subresource,omitempty"`
+	Verbs       []string `json:"verbs"`
+}
+
+// Input is an extra flag a probe takes.
+type Input struct {
+	Flag        string `json:"flag"`
+	Description string `json:"description"`
+	Required    bool   `json:"required"`
+}

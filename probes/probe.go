@@ -1,0 +1,49 @@
+// Package probes defines what a probe is and runs probes concurrently. Each
+// probe lives in its own package under probes/ and never imports ui/.
+package probes
+
+import (
+	"context"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/netsleuth/netsleuth/model"
+)
+
+// Probe is one diagnosis: it reads or tests the cluster and records findings.
+type Probe interface {
+	Info() model.ProbeInfo
+	// Run records its findings through rec and returns an error only when it
+	// could not finish; the runner turns that error into an error finding that
+	// names the missing permission or the stage that failed.
+	Run(ctx context.Context, env *Env, rec Recorder) error
+}
+
+// Recorder is what a running probe reports to.
+type Recorder interface {
+	// Stage announces the step the probe is now in ("listing pods"); a timeout
+	// or an error is reported against the last stage announced.
+	Stage(msg string)
+	// Finding records one verdict. The runner fills in Finding.Probe.
+	Finding(f model.Finding)
+	// Cleanup registers fn to run after the probe ends, also when the run is
+	// cancelled or timed out; fn gets a fresh context with its own deadline.
+	Cleanup(fn func(ctx context.Context) error)
+}
+
+// Env is what every probe gets: clients and the run's options.
+type Env struct {
+	RunID      string
+	Kube       kubernetes.Interface
+	RESTConfig *rest.Config
+	// Namespace is the namespace from --namespace, or "" for all namespaces.
+	Namespace string
+	Options   Options
+}
+
+// Options holds the inputs of probes that take extra flags.
+type Options struct {
+	// Targets are --target values: IPs, CIDRs or host:port.
+	Targets []string
+}
