@@ -46,4 +46,7 @@ type Env struct {
 type Options struct {
 	// Targets are --target values: IPs, CIDRs or host:port.
 	Targets []string
+	// From and To name the two ends of a policy question: "ns/pod", and for
+	// To an optional ":port" or ":port/proto".
+	From, To string
 }
