@@ -1,0 +1,110 @@
+// Package kube holds narrow helpers over client-go that probes share: paged
+// lists, the kubelet configz reader, workload resolution and discovery of the
+// cluster's pod network settings. Reasoning stays in the probes; this package
+// only fetches and decodes.
+package kube
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// pageSize bounds each list call so large clusters are read in chunks.
+const pageSize = 500
+
+// listAll pages through a list call until the server returns no continue token.
+func listAll[T any](ctx context.Context, list func(context.Context, metav1.ListOptions) ([]T, string, error)) ([]T, error) {
+	var out []T
+	opts := metav1.ListOptions{Limit: pageSize}
+	for {
+		items, cont, err := list(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, items...)
+		if cont == "" {
+			return out, nil
+		}
+		opts.Continue = cont
+	}
+}
+
+// Nodes lists every node.
+func Nodes(ctx context.Context, c kubernetes.Interface) ([]corev1.Node, error) {
+	return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
+		l, err := c.CoreV1().Nodes().List(ctx, o)
+		if err != nil {
+			return nil, "", fmt.Errorf("listing nodes: %w", err)
+		}
+		return l.Items, l.Continue, nil
+	})
+}
+
+// Pods lists pods in namespace ns ("" for all namespaces) matching the label
+// selector sel ("" for all).
+func Pods(ctx context.Context, c kubernetes.Interface, ns, sel string) ([]corev1.Pod, error) {
+	return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
+		o.LabelSelector = sel
+		l, err := c.CoreV1().Pods(ns).List(ctx, o)
+		if err != nil {
+			return nil, "", fmt.Errorf("listing pods%s: %w", inNamespace(ns), err)
+		}
+		return l.Items, l.Continue, nil
+	})
+}
+
+// Services lists services in namespace ns ("" for all namespaces).
+func Services(ctx context.Context, c kubernetes.Interface, ns string) ([]corev1.Service, error) {
+	return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Service, string, error) {
+		l, err := c.CoreV1().Services(ns).List(ctx, o)
+		if err != nil {
+			return nil, "", fmt.Errorf("listing services%s: %w", inNamespace(ns), err)
+		}
+		return l.Items, l.Continue, nil
+	})
+}
+
+// EndpointSlices lists discovery.k8s.io/v1 EndpointSlices in namespace ns
+// ("" for all namespaces).
+func EndpointSlices(ctx context.Context, c kubernetes.Interface, ns string) ([]discoveryv1.EndpointSlice, error) {
+	return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]discoveryv1.EndpointSlice, string, error) {
+		l, err := c.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
+		if err != nil {
+			return nil, "", fmt.Errorf("listing endpointslices%s: %w", inNamespace(ns), err)
+		}
+		return l.Items, l.Continue, nil
+	})
+}
+
+// Forbidden reports whether err (or an error it wraps) is an RBAC denial.
+func Forbidden(err error) bool { return apierrors.IsForbidden(err) }
+
+// Unavailable reports whether err means the object or endpoint is simply not
+// there or not reachable through the API server (not found, forbidden,
+// method not supported, service unavailable, timeout): callers treat it as
+// missing evidence rather than a failed probe.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrNoRESTClient) {
+		return true
+	}
+	return apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || apierrors.IsMethodNotSupported(err) ||
+		apierrors.IsServiceUnavailable(err) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) ||
+		apierrors.IsInternalError(err) || apierrors.IsBadRequest(err) || apierrors.IsUnauthorized(err)
+}
+
+func inNamespace(ns string) string {
+	if ns == "" {
+		return " in all namespaces"
+	}
+	return " in namespace " + ns
+}
