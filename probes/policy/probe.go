@@ -1,0 +1,162 @@
+package policy
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes"
+)
+
+type probe struct{}
+
+// New returns the NetworkPolicy probe: lint always, and with --from/--to the
+// static answer to "can A reach B on port P?". --from ns/* --to ns/*:port
+// prints the reachability matrix of those namespaces.
+func New() probes.Probe { return probe{} }
+
+func (probe) Info() model.ProbeInfo {
+	return model.ProbeInfo{
+		ID: "policy", Title: "NetworkPolicy reachability", Scenario: "D", Default: true,
+		Description: "Explains whether NetworkPolicies let pod A reach pod B on a port, which policy and rule decide it, and lints policies (DNS blocked, selectors matching nothing, missing named ports).",
+		RBAC: []model.Permission{
+			{Resource: "pods", Verbs: []string{"list"}},
+			{Resource: "namespaces", Verbs: []string{"list"}},
+			{Group: "networking.k8s.io", Resource: "networkpolicies", Verbs: []string{"list"}},
+		},
+		Inputs: []model.Input{
+			{Flag: "from", Description: "source: ns/pod, an IP, or ns/* for a matrix"},
+			{Flag: "to", Description: "destination: ns/pod:port[/proto], or ns/*:port[/proto] for a matrix"},
+		},
+	}
+}
+
+func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
+	e, err := Load(ctx, env, rec)
+	if err != nil {
+		return err
+	}
+	if env.Options.From != "" || env.Options.To != "" {
+		rec.Stage("evaluating the question")
+		f, err := e.Question(env.Options.From, env.Options.To)
+		if err != nil {
+			return err
+		}
+		rec.Finding(f)
+	}
+	rec.Stage("linting policies")
+	for _, f := range e.Lint(env.Namespace) {
+		rec.Finding(f)
+	}
+	return nil
+}
+
+// Load lists pods, namespaces and NetworkPolicies in every namespace (peers
+// may live anywhere) and compiles them.
+func Load(ctx context.Context, env *probes.Env, rec probes.Recorder) (*Engine, error) {
+	rec.Stage("listing namespaces")
+	nsl, err := env.Kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing namespaces (needs list on namespaces): %w", err)
+	}
+	rec.Stage("listing pods")
+	pl, err := env.Kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing pods in all namespaces (needs list on pods): %w", err)
+	}
+	rec.Stage("listing networkpolicies")
+	npl, err := env.Kube.NetworkingV1().NetworkPolicies(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("listing networkpolicies in all namespaces (needs list on networkpolicies.networking.k8s.io): %w", err)
+	}
+	namespaces := make([]Namespace, len(nsl.Items))
+	for i := range nsl.Items {
+		namespaces[i] = NamespaceFromKube(&nsl.Items[i])
+	}
+	var pods []Pod
+	for i := range pl.Items {
+		if pl.Items[i].Status.Phase == "Succeeded" || pl.Items[i].Status.Phase == "Failed" {
+			continue
+		}
+		pods = append(pods, PodFromKube(&pl.Items[i]))
+	}
+	policies := make([]*networkingv1.NetworkPolicy, len(npl.Items))
+	for i := range npl.Items {
+		policies[i] = &npl.Items[i]
+	}
+	rec.Stage("compiling policies")
+	return Compile(pods, namespaces, policies), nil
+}
+
+// Question answers --from/--to as one finding.
+func (e *Engine) Question(from, to string) (model.Finding, error) {
+	toTarget, portStr, ok := strings.Cut(to, ":")
+	if from == "" || !ok {
+		return model.Finding{}, fmt.Errorf("the policy question needs --from ns/pod (or an IP) and --to ns/pod:port[/proto], got --from %q --to %q", from, to)
+	}
+	port, err := ParsePort(portStr)
+	if err != nil {
+		return model.Finding{}, err
+	}
+	if strings.HasSuffix(from, "/*") || strings.HasSuffix(toTarget, "/*") {
+		return e.matrixFinding(from, toTarget, port), nil
+	}
+	src, err := e.resolve(from, true)
+	if err != nil {
+		return model.Finding{}, err
+	}
+	dst, err := e.resolve(toTarget, false)
+	if err != nil {
+		return model.Finding{}, err
+	}
+	return e.Finding(src, dst, e.Check(src, dst, port)), nil
+}
+
+func (e *Engine) resolve(s string, allowIP bool) (Endpoint, error) {
+	if ip, err := netip.ParseAddr(s); err == nil && allowIP {
+		return e.IPEndpoint(ip), nil
+	}
+	ep, ok := e.PodEndpoint(s)
+	if !ok {
+		return ep, fmt.Errorf("pod %q not found (want namespace/name of a running pod)", s)
+	}
+	return ep, nil
+}
+
+// matrixFinding renders the truth table of the pods of the namespaces named
+// "ns/*" on both sides.
+func (e *Engine) matrixFinding(from, to string, port Port) model.Finding {
+	want := map[string]bool{}
+	for _, s := range []string{from, to} {
+		if ns, ok := strings.CutSuffix(s, "/*"); ok {
+			want[ns] = true
+		} else if i, ok := e.podIndex[s]; ok {
+			want[e.Pods[i].Namespace] = true
+		}
+	}
+	var pods []int
+	for i := range e.Pods {
+		if want[e.Pods[i].Namespace] || want["*"] {
+			pods = append(pods, i)
+		}
+	}
+	m := e.Matrix([]Port{port}, pods)
+	denied := 0
+	for _, s := range pods {
+		for _, d := range pods {
+			if !m.Allowed(0, s, d) {
+				denied++
+			}
+		}
+	}
+	return model.Finding{
+		ID: "policy-matrix", Status: model.StatusPass,
+		Title:    fmt.Sprintf("reachability matrix on %s: %d of %d pairs denied", port, denied, len(pods)*len(pods)),
+		Evidence: strings.Split(strings.TrimRight(m.TruthTable(0), "\n"), "\n"),
+	}
+}
