@@ -1,0 +1,105 @@
+// Package podcidr is the pod CIDR capacity probe (scenario H): it checks each
+// node's podCIDR against its maxPods with the sizing table in assets, each
+// node's pod count against maxPods, and how many more nodes the cluster CIDR
+// can hold at the node mask size.
+package podcidr
+
+import (
+	"context"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netsleuth/netsleuth/assets"
+	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/kube"
+)
+
+// ID is the probe's identifier for --probe.
+const ID = "podcidr"
+
+var table = sync.OnceValue(assets.MustPodCIDRTable)
+
+type probe struct {
+	// configz reads a node's kubelet configuration; tests replace it.
+	configz func(ctx context.Context, env *probes.Env, node string) (int32, error)
+}
+
+// New returns the podcidr probe.
+func New() probes.Probe { return probe{configz: readMaxPods} }
+
+func readMaxPods(ctx context.Context, env *probes.Env, node string) (int32, error) {
+	cfg, err := kube.KubeletConfig(ctx, env.Kube, node)
+	if err != nil {
+		return 0, err
+	}
+	return cfg.MaxPods, nil
+}
+
+func (probe) Info() model.ProbeInfo {
+	return model.ProbeInfo{
+		ID:       ID,
+		Title:    "Pod CIDR capacity",
+		Scenario: "H",
+		Description: "Checks each node's podCIDR size against its maxPods (≤32 → /26, 33–64 → /25, " +
+			"65–128 → /24, 129–250 → /23), each node's pod count against maxPods, and how many more " +
+			"nodes the cluster CIDR holds at the node mask size; warns at 80 % of a limit.",
+		RBAC: []model.Permission{
+			{Resource: "nodes", Verbs: []string{"list"}},
+			{Resource: "nodes", Subresource: "proxy", Verbs: []string{"get"}},
+			{Resource: "pods", Verbs: []string{"list"}},
+			{Resource: "configmaps", Verbs: []string{"get"}},
+		},
+		Default: true,
+	}
+}
+
+func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
+	rec.Stage("listing nodes")
+	nodes, err := kube.Nodes(ctx, env.Kube)
+	if err != nil {
+		return err
+	}
+	rec.Stage("listing pods to count them per node")
+	pods, err := kube.Pods(ctx, env.Kube, "", "")
+	if err != nil {
+		return err
+	}
+	active, podNet := map[string]int{}, map[string]int{}
+	for _, pod := range pods {
+		if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+			continue
+		}
+		active[pod.Spec.NodeName]++
+		if !pod.Spec.HostNetwork {
+			podNet[pod.Spec.NodeName]++
+		}
+	}
+	in := Input{Table: table()}
+	for _, n := range nodes {
+		rec.Stage("reading kubelet configz of node " + n.Name)
+		nd := Node{Name: n.Name, PodCIDRs: n.Spec.PodCIDRs, ActivePods: active[n.Name], PodNetworkPods: podNet[n.Name]}
+		if len(nd.PodCIDRs) == 0 && n.Spec.PodCIDR != "" {
+			nd.PodCIDRs = []string{n.Spec.PodCIDR}
+		}
+		if q, ok := n.Status.Capacity[corev1.ResourcePods]; ok {
+			nd.CapacityPods = q.Value()
+		}
+		mp, err := p.configz(ctx, env, n.Name)
+		if ctx.Err() != nil {
+			return ctx.Err() // configz errors are evidence, a cancelled run is not
+		}
+		nd.ConfigzMaxPods = mp
+		if err != nil {
+			nd.ConfigzErr = err.Error()
+		}
+		in.Nodes = append(in.Nodes, nd)
+	}
+	rec.Stage("reading the cluster CIDR from kube-controller-manager or kubeadm-config")
+	in.Network = kube.DiscoverClusterNetwork(ctx, env.Kube)
+	for _, f := range Analyze(in) {
+		rec.Finding(f)
+	}
+	return nil
+}
