@@ -148,7 +148,9 @@ func TestRunWithFakeClient(t *testing.T) {
 		t.Errorf("configz maxPods 250 on a /24 should warn: %+v", rec.Findings)
 	}
 	// A forbidden configz is evidence, not an error.
-	forbidden := probe{configz: func(context.Context, *probes.Env, string) (int32, error) { return 0, errors.New("nodes \"lab-1\" is forbidden") }}
+	forbidden := probe{configz: func(context.Context, *probes.Env, string) (int32, error) {
+		return 0, errors.New("nodes \"lab-1\" is forbidden")
+	}}
 	if err := forbidden.Run(context.Background(), &probes.Env{Kube: cs}, &kubetest.Recorder{}); err != nil {
 		t.Fatal(err)
 	}
