@@ -1,0 +1,21 @@
+// Package all lists every probe netsleuth ships, in display order. It is the
+// one place that imports every probe package.
+package all
+
+import (
+	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/ipmasq"
+	"github.com/netsleuth/netsleuth/probes/podcidr"
+	"github.com/netsleuth/netsleuth/probes/runtime"
+	"github.com/netsleuth/netsleuth/probes/services"
+)
+
+// Probes returns a fresh instance of every probe.
+func Probes() []probes.Probe {
+	return []probes.Probe{
+		ipmasq.New(),   // B
+		runtime.New(),  // E
+		podcidr.New(),  // H
+		services.New(), // L
+	}
+}
