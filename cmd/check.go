@@ -1,0 +1,140 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/report"
+)
+
+func newCheckCommand(app App, cf *genericclioptions.ConfigFlags) *cobra.Command {
+	o := NewCheckOptions(app, cf)
+	name := app.displayName()
+	c := &cobra.Command{
+		Use:   "check",
+		Short: "Run probes headless and write a report (text, json, yaml, junit)",
+		Long: "check runs the selected probes without the TUI and writes a report.\n\n" +
+			"Exit codes: 0 no finding failed; 1 a finding failed or errored (unless --exit-zero-on-failure);\n" +
+			"2 bad flags, bad kubeconfig, or the API server is unreachable, fails TLS or rejects the credentials.",
+		Example: fmt.Sprintf("  %[1]s check\n  %[1]s check --probe dns -o json\n  %[1]s check -o junit --output-file report.xml --exit-zero-on-failure", name),
+		Args:    cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if err := o.Complete(c); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(c.Context())
+		},
+	}
+	o.AddFlags(c.Flags())
+	return c
+}
+
+// prepare connects to the cluster and builds the probes' environment.
+func (o *CheckOptions) prepare(ctx context.Context) (*probes.Env, model.Cluster, error) {
+	cfg, cluster, err := connect(ctx, o.ConfigFlags)
+	if err != nil {
+		return nil, cluster, err
+	}
+	kube, err := kubernetes.NewForConfig(rest.CopyConfig(cfg))
+	if err != nil {
+		return nil, cluster, usageErrorf("cannot build a Kubernetes client for %s: %v", cluster.Server, err)
+	}
+	env := &probes.Env{
+		RunID:      probes.NewRunID(),
+		Kube:       kube,
+		RESTConfig: cfg,
+		Namespace:  o.namespace,
+		Options:    o.env(),
+	}
+	return env, cluster, nil
+}
+
+// runContext bounds ctx by --timeout.
+func (o *CheckOptions) runContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if o.Timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	cause := fmt.Errorf("the whole run exceeded --timeout=%s: %w", o.Timeout, context.DeadlineExceeded)
+	return context.WithTimeoutCause(ctx, o.Timeout, cause)
+}
+
+// Run runs the probes headless and writes the report.
+func (o *CheckOptions) Run(ctx context.Context) error {
+	env, cluster, err := o.prepare(ctx)
+	if err != nil {
+		return err
+	}
+	out, closeOut, err := o.output()
+	if err != nil {
+		return err
+	}
+	defer closeOut()
+	started := time.Now()
+	col := probes.NewCollector(cluster, started, o.ids()...)
+	var sink model.Sink = col
+	if isTerminal(o.ErrOut) {
+		sink = probes.Tee(col, progressSink(o.ErrOut))
+	}
+	runCtx, cancel := o.runContext(ctx)
+	defer cancel()
+	probes.Run(runCtx, o.selected, env, sink, o.runnerOptions())
+	rep := col.Report(time.Now())
+	color := o.OutputFile == "" && isTerminal(out) && os.Getenv("NO_COLOR") == ""
+	if err := report.Write(out, o.format, rep, report.Options{Color: color}); err != nil {
+		return &exitError{code: ExitFailing, msg: oneLine(err.Error()), err: err}
+	}
+	return o.exitFor(rep)
+}
+
+// exitFor maps a report to the command's result.
+func (o *CheckOptions) exitFor(rep *model.Report) error {
+	if rep.Failing() && !o.ExitZeroOnFailure {
+		return &exitError{code: ExitFailing}
+	}
+	return nil
+}
+
+// output opens --output-file, or returns stdout.
+func (o *CheckOptions) output() (io.Writer, func(), error) {
+	if o.OutputFile == "" {
+		return o.Out, func() {}, nil
+	}
+	f, err := os.Create(o.OutputFile)
+	if err != nil {
+		return nil, nil, &exitError{code: ExitUsage, err: err,
+			msg: oneLine(fmt.Sprintf("cannot create --output-file %s (%v); pass a path in a writable directory", o.OutputFile, err))}
+	}
+	return f, func() { _ = f.Close() }, nil
+}
+
+// progressSink prints one line per finished probe, for people watching stderr.
+func progressSink(w io.Writer) model.Sink {
+	counts := map[string]*model.Summary{}
+	var mu = make(chan struct{}, 1)
+	return model.SinkFunc(func(e model.Event) {
+		mu <- struct{}{}
+		defer func() { <-mu }()
+		switch e.Type {
+		case model.EventStarted:
+			counts[e.Probe] = &model.Summary{}
+		case model.EventFinding:
+			counts[e.Probe].Add(e.Finding.Status)
+		case model.EventFinished:
+			s := counts[e.Probe]
+			fmt.Fprintf(w, "  %-24s %d pass, %d warn, %d fail, %d error, %d skip\n", e.Probe, s.Pass, s.Warn, s.Fail, s.Error, s.Skip)
+		}
+	})
+}
