@@ -1,0 +1,244 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// faultDef is one fault the lab can inject and undo, each a real cause of a
+// network failure that a netsleuth probe must diagnose.
+type faultDef struct {
+	about   string
+	inject  func(context.Context, *lab, node, string) error
+	restore func(context.Context, *lab, node, string) error
+	stops   func(node) []string // processes the fault stops on purpose
+}
+
+var faults = map[string]faultDef{
+	"snat": {
+		about: "drop the node's MASQUERADE rule for pod traffic to the external subnet (seed 003)",
+		inject: func(ctx context.Context, l *lab, n node, _ string) error {
+			return installChain(ctx, n.NetNS, "nat", natChain, []string{"POSTROUTING"}, nil)
+		},
+		restore: func(ctx context.Context, l *lab, n node, _ string) error {
+			return installChain(ctx, n.NetNS, "nat", natChain, []string{"POSTROUTING"}, snatRules())
+		},
+	},
+	"ip-forward": {
+		about:   "set net.ipv4.ip_forward=0 on the node",
+		inject:  sysctlFault("net.ipv4.ip_forward=0"),
+		restore: sysctlFault("net.ipv4.ip_forward=1"),
+	},
+	"node-route": {
+		about: "delete the node's static route to the external subnet",
+		inject: func(ctx context.Context, l *lab, n node, _ string) error {
+			_, err := inNS(ctx, n.NetNS, "ip", "route", "del", externalNet.String(), "via", routerIP.String())
+			return err
+		},
+		restore: func(ctx context.Context, l *lab, n node, _ string) error {
+			_, err := inNS(ctx, n.NetNS, "ip", "route", "replace", externalNet.String(), "via", routerIP.String())
+			return err
+		},
+	},
+	"kube-proxy": {
+		about: "stop kube-proxy on the node and remove its rules (Services and DNS die there)",
+		inject: func(ctx context.Context, l *lab, n node, _ string) error {
+			l.stop("kube-proxy-"+n.Name, 5*time.Second)
+			_, err := inNS(ctx, n.NetNS, l.kubeBin("kube-proxy"), "--cleanup", "--config="+l.p.Node(n.Name, "kube-proxy.yaml"))
+			return err
+		},
+		restore: func(ctx context.Context, l *lab, n node, _ string) error { return l.start(l.kubeProxyProc(n)) },
+		stops:   func(n node) []string { return []string{"kube-proxy-" + n.Name} },
+	},
+	"coredns-zero": {
+		about:   "scale the CoreDNS Deployment to 0 replicas",
+		inject:  scaleCoreDNS(0),
+		restore: scaleCoreDNS(2),
+	},
+	"kubelet-config": {
+		about: "restart the node's kubelet with one config field changed (--set field=value)",
+		inject: func(ctx context.Context, l *lab, n node, _ string) error {
+			return l.restartKubelet(ctx, n)
+		},
+		restore: func(ctx context.Context, l *lab, n node, _ string) error {
+			return l.restartKubelet(ctx, n)
+		},
+	},
+	"enforcer": {
+		about: "stop the NetworkPolicy enforcer on every node (policies stop being enforced)",
+		inject: func(ctx context.Context, l *lab, _ node, _ string) error {
+			for _, n := range nodes {
+				l.stop("netpol-enforcer-"+n.Name, 5*time.Second)
+			}
+			return nil
+		},
+		restore: func(ctx context.Context, l *lab, _ node, _ string) error {
+			for _, n := range nodes {
+				if err := l.start(l.enforcerProc(n)); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		stops: func(node) []string { return []string{"netpol-enforcer-nsl-node1", "netpol-enforcer-nsl-node2"} },
+	},
+	"external-host": {
+		about: "stop the external host's listeners (the target itself is down)",
+		inject: func(ctx context.Context, l *lab, _ node, _ string) error {
+			l.stop("external-host", 5*time.Second)
+			return nil
+		},
+		restore: func(ctx context.Context, l *lab, _ node, _ string) error { return l.start(l.hostProcs()[0]) },
+		stops:   func(node) []string { return []string{"external-host"} },
+	},
+}
+
+func sysctlFault(kv string) func(context.Context, *lab, node, string) error {
+	return func(ctx context.Context, l *lab, n node, _ string) error {
+		_, err := inNS(ctx, n.NetNS, "sysctl", "-qw", kv)
+		return err
+	}
+}
+
+func scaleCoreDNS(replicas int32) func(context.Context, *lab, node, string) error {
+	return func(ctx context.Context, l *lab, _ node, _ string) error {
+		cs, err := l.client()
+		if err != nil {
+			return err
+		}
+		sc, err := cs.AppsV1().Deployments("kube-system").GetScale(ctx, "coredns", metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		sc.Spec.Replicas = replicas
+		if _, err := cs.AppsV1().Deployments("kube-system").UpdateScale(ctx, "coredns", sc, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+		if replicas == 0 {
+			return waitFor(ctx, "CoreDNS pods gone", 60*time.Second, func(ctx context.Context) (bool, error) {
+				pods, err := cs.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-dns"})
+				return err == nil && len(pods.Items) == 0, err
+			})
+		}
+		return waitFor(ctx, "CoreDNS ready", 60*time.Second, deploymentReady("kube-system", "coredns", cs))
+	}
+}
+
+// restartKubelet rewrites the node's kubelet config (with the active
+// kubelet-config fault's override, if any) and restarts kubelet, waiting
+// until the node reports Ready again.
+func (l *lab) restartKubelet(ctx context.Context, n node) error {
+	if err := l.writeKubeletConfig(n); err != nil {
+		return err
+	}
+	l.stop("kubelet-"+n.Name, 5*time.Second)
+	if err := l.start(l.kubeletProc(n)); err != nil {
+		return err
+	}
+	cs, err := l.client()
+	if err != nil {
+		return err
+	}
+	since := time.Now()
+	return waitFor(ctx, "kubelet on "+n.Name+" back and Ready", 60*time.Second, func(ctx context.Context) (bool, error) {
+		node, err := cs.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		for _, c := range node.Status.Conditions {
+			if c.Type == "Ready" && c.Status == "True" && c.LastHeartbeatTime.After(since) {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+}
+
+func (l *lab) fault(ctx context.Context, name, nodeName, set string) error {
+	def, ok := faults[name]
+	if !ok {
+		return usageError{fmt.Sprintf("unknown fault %q (see 'faults')", name)}
+	}
+	n, err := findNode(nodeName)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	if name == "kubelet-config" && !strings.Contains(set, "=") {
+		return usageError{"kubelet-config needs --set field=value"}
+	}
+	if _, active := l.s.Faults[name]; active {
+		return fmt.Errorf("fault %s is already active: unfault it first", name)
+	}
+	l.s.Faults[name] = fault{Node: n.Name, Set: set}
+	if err := l.save(); err != nil {
+		return err
+	}
+	if err := def.inject(ctx, l, n, set); err != nil {
+		return fmt.Errorf("inject %s: %w", name, err)
+	}
+	step("fault %s active on %s", name, n.Name)
+	return nil
+}
+
+func (l *lab) unfault(ctx context.Context, name string) error {
+	names := []string{name}
+	if name == "all" {
+		names = names[:0]
+		for k := range l.s.Faults {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+	}
+	for _, nm := range names {
+		f, ok := l.s.Faults[nm]
+		if !ok {
+			return fmt.Errorf("fault %s is not active", nm)
+		}
+		n, err := findNode(f.Node)
+		if err != nil {
+			return err
+		}
+		delete(l.s.Faults, nm)
+		if err := l.save(); err != nil {
+			return err
+		}
+		if err := faults[nm].restore(ctx, l, n, f.Set); err != nil {
+			return fmt.Errorf("undo %s: %w", nm, err)
+		}
+		step("fault %s undone on %s", nm, n.Name)
+	}
+	return nil
+}
+
+// faultStopped reports whether an active fault stopped process name on purpose.
+func (l *lab) faultStopped(name string) bool {
+	for fname, f := range l.s.Faults {
+		def := faults[fname]
+		if def.stops == nil {
+			continue
+		}
+		n, _ := findNode(f.Node)
+		for _, p := range def.stops(n) {
+			if p == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func printFaults() {
+	var names []string
+	for n := range faults {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Printf("  %-15s %s\n", n, faults[n].about)
+	}
+}

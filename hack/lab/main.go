@@ -1,0 +1,107 @@
+// Command lab brings up, inspects, breaks and tears down netsleuth's local
+// real Kubernetes cluster: etcd, kube-apiserver, kube-controller-manager,
+// kube-scheduler, and per node containerd, kubelet and kube-proxy, with the
+// bridge CNI, CoreDNS, a NetworkPolicy enforcer and the seed 003 external
+// subnet behind a router. Node 1 is this machine; node 2 lives in a network
+// namespace. It needs Linux and root.
+//
+//	go run ./hack/lab up|down|status|check-clean|fault NAME|unfault NAME|faults
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+)
+
+const usage = `usage: go run ./hack/lab <verb> [flags]
+
+verbs:
+  up            bring the lab cluster up (idempotent; builds are cached by version)
+  down          stop everything the lab started and remove what it created
+  status        print the state of every lab process and node
+  check-clean   exit 1 if anything of the lab is left on this machine
+  fault NAME    inject a fault (see 'faults'); --node picks the node
+  unfault NAME  undo a fault ('all' undoes every fault)
+  faults        list the faults
+  kubeconfig    print the path of the admin kubeconfig
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	verb, args := os.Args[1], os.Args[2:]
+	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
+	nodeName := fs.String("node", nodes[0].Name, "node for node-scoped faults")
+	set := fs.String("set", "", "kubelet-config fault: field=value (YAML value), e.g. makeIPTablesUtilChains=false")
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			os.Exit(2)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := dispatch(ctx, verb, positional, *nodeName, *set)
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "lab: %v\n%s", err, usage)
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "lab: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func dispatch(ctx context.Context, verb string, rest []string, nodeName, set string) error {
+	if verb == "faults" {
+		printFaults()
+		return nil
+	}
+	if runtime.GOOS != "linux" || os.Geteuid() != 0 {
+		return fmt.Errorf("the lab needs Linux and root (it creates network namespaces, bridges and iptables rules); this is %s as uid %d", runtime.GOOS, os.Geteuid())
+	}
+	l, err := newLab()
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "up":
+		return l.up(ctx)
+	case "down":
+		return l.down(context.WithoutCancel(ctx))
+	case "status":
+		return l.status(ctx)
+	case "check-clean":
+		return l.checkClean(ctx)
+	case "kubeconfig":
+		fmt.Println(l.p.Kubeconfig())
+		return nil
+	case "fault", "unfault":
+		if len(rest) != 1 {
+			return usageError{verb + " takes one fault name"}
+		}
+		if verb == "fault" {
+			return l.fault(ctx, rest[0], nodeName, set)
+		}
+		return l.unfault(ctx, rest[0])
+	}
+	return usageError{fmt.Sprintf("unknown verb %q", verb)}
+}
