@@ -13,7 +13,7 @@ import (
 // NO_COLOR.
 type styles struct {
 	header, selected, faint, label, command lipgloss.Style
-	status                                        map[model.Status]lipgloss.Style
+	status                                  map[model.Status]lipgloss.Style
 }
 
 func newStyles(color bool) styles {
