@@ -94,7 +94,7 @@ func NewRootCommand(app App) *cobra.Command {
 		Long: "netsleuth runs network probes against the cluster in your kubeconfig and explains every\n" +
 			"failure: the evidence, the root cause in one sentence, and the fix.\n\n" +
 			"On a terminal it shows live panes; otherwise, or with -o/--output-file, it behaves like `" + name + " check`.",
-		Example: fmt.Sprintf("  %[1]s\n  %[1]s check -o junit --output-file netsleuth.xml\n  %[1]s check --probe netpol --from default/client --to default/server:80", name),
+		Example: fmt.Sprintf("  %[1]s\n  %[1]s check -o junit --output-file netsleuth.xml\n  %[1]s check --probe policy --from default/client --to default/server:80", name),
 		Args:    cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := o.Complete(c); err != nil {
