@@ -238,6 +238,10 @@ func TestCheckExitCodes(t *testing.T) {
 	if r.code != ExitFailing || r.runs != 2 || !strings.Contains(r.out, "FAIL") {
 		t.Errorf("failing probe: code %d, runs %d, want 1 and 2 runs; stdout:\n%s", r.code, r.runs, r.out)
 	}
+	r = run(t, "netsleuth", "--kubeconfig", kc) // not a terminal: behaves like check
+	if r.code != ExitOK || !strings.HasPrefix(r.out, "netsleuth report: context lab") {
+		t.Errorf("bare command off a terminal: code %d, stdout:\n%s", r.code, r.out)
+	}
 	r = run(t, "netsleuth", "--kubeconfig", kc, "--probe", "bad", "--exit-zero-on-failure", "-o", "junit")
 	if r.code != ExitOK || !strings.Contains(r.out, "<failure") {
 		t.Errorf("--exit-zero-on-failure: code %d, want 0 with a JUnit failure; stdout:\n%s", r.code, r.out)
