@@ -142,6 +142,8 @@ func TestKubeconfigErrors(t *testing.T) {
 	}
 	good := kubeconfig(t, "https://127.0.0.1:1", "")
 	wantUsage(t, run(t, "netsleuth", "check", "--kubeconfig", missing), "does not exist; pass --kubeconfig")
+	t.Setenv("HOME", t.TempDir()) // no ~/.kube/config, and KUBECONFIG names no file
+	wantUsage(t, run(t, "netsleuth", "check"), "no kubeconfig found")
 	wantUsage(t, run(t, "netsleuth", "check", "--kubeconfig", garbled), "cannot load the kubeconfig")
 	wantUsage(t, run(t, "netsleuth", "check", "--kubeconfig", good, "--context", "nope"), `context "nope" is not in the kubeconfig`)
 }

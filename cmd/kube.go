@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +37,11 @@ func connect(ctx context.Context, flags *genericclioptions.ConfigFlags) (*rest.C
 	raw, err := loader.RawConfig()
 	if err != nil {
 		return nil, model.Cluster{}, kubeconfigError(flags, err)
+	}
+	if len(raw.Clusters) == 0 && deref(flags.APIServer) == "" && os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+		// Without this check client-go would fall back to http://localhost:8080.
+		return nil, model.Cluster{}, &exitError{code: ExitUsage,
+			msg: "no kubeconfig found (KUBECONFIG and ~/.kube/config define no cluster); set KUBECONFIG or pass --kubeconfig"}
 	}
 	cfg, err := loader.ClientConfig()
 	if err != nil {
