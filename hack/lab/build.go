@@ -61,9 +61,6 @@ func (l *lab) buildAll(ctx context.Context) error {
 		"labecho":         "./hack/labecho",
 		"netpol-enforcer": "./hack/netpol-enforcer",
 	}
-	if os.Getenv("NSL_LAB_NO_AGENT") == "1" { // TEMP until main.go lands
-		delete(own, "netsleuth")
-	}
 	for name, pkg := range own {
 		out := filepath.Join(l.p.Lab, "bin", name)
 		_ = os.Remove(out)

@@ -20,15 +20,12 @@ func (l *lab) labImages() ([]images.Image, error) {
 		return nil, err
 	}
 	bb.Files = append(bb.Files, images.StaticBinary(l.ownBin("labecho"), "/usr/local/bin/labecho"))
-	list := []images.Image{
+	return []images.Image{
 		{Ref: pauseImage, Files: []images.File{images.StaticBinary(l.ownBin("pause"), "/pause")}, Entrypoint: []string{"/pause"}},
 		bb,
 		{Ref: corednsImage, Files: []images.File{images.StaticBinary(l.corednsBin(), "/coredns")}, Entrypoint: []string{"/coredns"}},
-	}
-	if os.Getenv("NSL_LAB_NO_AGENT") != "1" { // TEMP until main.go lands
-		list = append(list, images.Image{Ref: agentImage, Files: []images.File{images.StaticBinary(l.ownBin("netsleuth"), "/netsleuth")}, Entrypoint: []string{"/netsleuth"}, User: "65534"})
-	}
-	return list, nil
+		{Ref: agentImage, Files: []images.File{images.StaticBinary(l.ownBin("netsleuth"), "/netsleuth")}, Entrypoint: []string{"/netsleuth"}, User: "65534"},
+	}, nil
 }
 
 func (l *lab) startRuntimes(ctx context.Context) error {
