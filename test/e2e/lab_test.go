@@ -58,6 +58,7 @@ func TestLabHealthy(t *testing.T) {
 // TestLabFaults proves each fault breaks what it should, for its own reason,
 // only where it should, and that unfault mends it.
 func TestLabFaults(t *testing.T) {
+	exclusive(t)
 	ns, _, _, _ := labPods(t)
 	svc, err := kube.CoreV1().Services(ns).Create(ctxT(t, 10*time.Second), &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "c"},

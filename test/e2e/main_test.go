@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -105,9 +106,24 @@ func lab(t *testing.T, args ...string) {
 	}
 }
 
+// exclusive serialises tests that change the shared lab (faults) across
+// test processes: several developers' suites may share one lab.
+func exclusive(t *testing.T) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "netsleuth-e2e-fault.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+}
+
 // withFault injects a lab fault for the rest of the test.
 func withFault(t *testing.T, name string, flags ...string) {
 	t.Helper()
+	exclusive(t)
 	lab(t, append([]string{"fault", name}, flags...)...)
 	t.Cleanup(func() {
 		if out, err := labCmd("unfault", name); err != nil {
