@@ -110,6 +110,9 @@ func lab(t *testing.T, args ...string) {
 // test processes: several developers' suites may share one lab.
 func exclusive(t *testing.T) {
 	t.Helper()
+	if locked[t.Name()] {
+		return
+	}
 	f, err := os.OpenFile(filepath.Join(os.TempDir(), "netsleuth-e2e-fault.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -117,8 +120,15 @@ func exclusive(t *testing.T) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
+	locked[t.Name()] = true
+	t.Cleanup(func() {
+		delete(locked, t.Name())
+		f.Close()
+	})
 }
+
+// locked records the tests holding the fault lock (tests run one at a time).
+var locked = map[string]bool{}
 
 // withFault injects a lab fault for the rest of the test.
 func withFault(t *testing.T, name string, flags ...string) {
