@@ -14,12 +14,12 @@ import (
 
 // Finding IDs the runner uses for probes that could not finish.
 const (
-	FindingForbidden = "runner-forbidden"
-	FindingTimeout   = "runner-timeout"
-	FindingStopped   = "runner-stopped"
-	FindingPanic     = "runner-panic"
-	FindingError     = "runner-error"
-	FindingCleanup   = "runner-cleanup-failed"
+	FindingForbidden = "runner.forbidden"
+	FindingTimeout   = "runner.timeout"
+	FindingStopped   = "runner.stopped"
+	FindingPanic     = "runner.panic"
+	FindingError     = "runner.error"
+	FindingCleanup   = "runner.cleanup-failed"
 )
 
 // errorFinding explains why a probe returned err while in stage; cause is

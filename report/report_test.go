@@ -33,7 +33,7 @@ func sample() *model.Report {
 			{Description: "Apply it on every node with a DaemonSet.", Manifest: "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: masq\n"},
 		},
 		References: []string{"https://kubernetes.io/docs/tasks/administer-cluster/ip-masq-agent/"}})
-	r.Add(model.Finding{Probe: "configz", ID: "runner-forbidden", Status: model.StatusError, Title: "Kubelet config lacks RBAC permission",
+	r.Add(model.Finding{Probe: "configz", ID: "runner.forbidden", Status: model.StatusError, Title: "Kubelet config lacks RBAC permission",
 		RootCause: "The API server denied permission to get nodes/proxy at cluster scope while reading configz, so the probe could not finish.",
 		Fixes:     []model.Fix{{Description: "Grant it.", Commands: []string{"kubectl auth can-i get nodes --subresource=proxy --all-namespaces"}}}})
 	r.Add(model.Finding{Probe: "policy", ID: "no-input", Status: model.StatusSkip, Title: "Policy reachability needs --from and --to",

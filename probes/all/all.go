@@ -6,6 +6,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/ipmasq"
 	"github.com/netsleuth/netsleuth/probes/podcidr"
+	"github.com/netsleuth/netsleuth/probes/policy"
 	"github.com/netsleuth/netsleuth/probes/runtime"
 	"github.com/netsleuth/netsleuth/probes/services"
 )
@@ -14,6 +15,7 @@ import (
 func Probes() []probes.Probe {
 	return []probes.Probe{
 		ipmasq.New(),   // B
+		policy.New(),   // D
 		runtime.New(),  // E
 		podcidr.New(),  // H
 		services.New(), // L

@@ -95,7 +95,7 @@ func describePeer(p networkingv1.NetworkPolicyPeer) string {
 // when denied, with the policies at fault and fixes that would allow it.
 func (e *Engine) Finding(from, to Endpoint, v Verdict) model.Finding {
 	f := model.Finding{
-		ID:       "policy-verdict",
+		ID:       "policy.verdict",
 		Subject:  &model.Subject{Kind: "Pod", Namespace: e.Pods[to.Pod].Namespace, Name: e.Pods[to.Pod].Name},
 		Evidence: e.Explain(v),
 		References: []string{

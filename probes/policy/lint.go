@@ -35,7 +35,7 @@ func (e *Engine) Lint(ns string) []model.Finding {
 	}
 	for _, p := range e.Problems {
 		if ns == "" || strings.HasPrefix(p, ns+"/") {
-			out = append(out, model.Finding{ID: "policy-invalid", Status: model.StatusWarn, Title: "unusable selector or CIDR",
+			out = append(out, model.Finding{ID: "policy.invalid", Status: model.StatusWarn, Title: "unusable selector or CIDR",
 				RootCause: p + "; the engine treats it as matching nothing",
 				Fixes:     []model.Fix{{Description: "Correct the selector or CIDR in the policy."}}})
 		}
@@ -130,7 +130,7 @@ func (e *Engine) dnsFinding(ns string, pods []int, dns []int) model.Finding {
 		Ports: []networkingv1.NetworkPolicyPort{policyPort(protoDNS[0]), policyPort(protoDNS[1])},
 	}}
 	return model.Finding{
-		ID: "policy-blocks-dns", Status: model.StatusFail,
+		ID: "policy.blocks-dns", Status: model.StatusFail,
 		Title:   fmt.Sprintf("egress policies in %s block DNS", ns),
 		Subject: &model.Subject{Kind: "NetworkPolicy", Namespace: ns, Name: strings.Join(names, ",")},
 		RootCause: fmt.Sprintf("%s isolate egress of pods in %s and no egress rule admits udp/53 and tcp/53 to the cluster DNS, so name lookups time out.",
@@ -147,7 +147,7 @@ func (e *Engine) lintPolicy(c *compiledPolicy) []model.Finding {
 	var out []model.Finding
 	subject := &model.Subject{Kind: "NetworkPolicy", Namespace: c.ns, Name: c.np.Name}
 	if c.selected.empty() {
-		out = append(out, model.Finding{ID: "policy-selects-nothing", Status: model.StatusWarn, Subject: subject,
+		out = append(out, model.Finding{ID: "policy.selects-nothing", Status: model.StatusWarn, Subject: subject,
 			Title: fmt.Sprintf("%s selects no pod", c.name()),
 			RootCause: fmt.Sprintf("spec.podSelector {%s} matches no pod in namespace %s, so the policy has no effect.",
 				metav1.FormatLabelSelector(&c.np.Spec.PodSelector), c.ns),
@@ -168,7 +168,7 @@ func (e *Engine) lintPeers(c *compiledPolicy, subject *model.Subject, dir string
 			if p.block != nil || !p.pods.empty() {
 				continue
 			}
-			out = append(out, model.Finding{ID: "policy-peer-matches-nothing", Status: model.StatusWarn, Subject: subject,
+			out = append(out, model.Finding{ID: "policy.peer-matches-nothing", Status: model.StatusWarn, Subject: subject,
 				Title:     fmt.Sprintf("%s %s[%d] peer %d matches no pod", c.name(), dir, ri, pj),
 				RootCause: fmt.Sprintf("the peer %s matches no pod, so this part of the rule admits nothing.", describePeer(p.spec)),
 				Fixes: []model.Fix{{Description: "Correct the peer's selectors (namespace labels and pod labels are both required when both are given).",
@@ -197,7 +197,7 @@ func (e *Engine) lintNamedPorts(c *compiledPolicy, subject *model.Subject, dir s
 		if s.name == "" || e.hasNamedPort(targets, s) {
 			continue
 		}
-		out = append(out, model.Finding{ID: "policy-named-port-missing", Status: model.StatusWarn, Subject: subject,
+		out = append(out, model.Finding{ID: "policy.named-port-missing", Status: model.StatusWarn, Subject: subject,
 			Title: fmt.Sprintf("%s %s[%d] names port %q that no target pod declares", c.name(), dir, ri, s.name),
 			RootCause: fmt.Sprintf("no %s pod declares a %s container port named %q, so this port entry admits nothing.",
 				map[string]string{"ingress": "selected", "egress": "destination"}[dir], s.proto, s.name),

@@ -155,7 +155,7 @@ func (e *Engine) matrixFinding(from, to string, port Port) model.Finding {
 		}
 	}
 	return model.Finding{
-		ID: "policy-matrix", Status: model.StatusPass,
+		ID: "policy.matrix", Status: model.StatusPass,
 		Title:    fmt.Sprintf("reachability matrix on %s: %d of %d pairs denied", port, denied, len(pods)*len(pods)),
 		Evidence: strings.Split(strings.TrimRight(m.TruthTable(0), "\n"), "\n"),
 	}

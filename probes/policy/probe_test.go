@@ -67,7 +67,7 @@ func TestRunQuestionDenied(t *testing.T) {
 	if err := New().Run(context.Background(), env, rec); err != nil {
 		t.Fatal(err)
 	}
-	v := rec.byID("policy-verdict")
+	v := rec.byID("policy.verdict")
 	if len(v) != 1 || v[0].Status != model.StatusWarn || !strings.HasPrefix(v[0].Title, "denied") {
 		t.Fatalf("want one denied verdict, got %+v", v)
 	}
@@ -105,7 +105,7 @@ func TestRunQuestionAllowedAfterLabel(t *testing.T) {
 	if err := New().Run(context.Background(), env, rec); err != nil {
 		t.Fatal(err)
 	}
-	v := rec.byID("policy-verdict")
+	v := rec.byID("policy.verdict")
 	if len(v) != 1 || v[0].Status != model.StatusPass || !strings.Contains(strings.Join(v[0].Evidence, " "), "access-nginx ingress[0]") {
 		t.Fatalf("want allowed by access-nginx ingress[0], got %+v", v)
 	}
@@ -116,14 +116,14 @@ func TestRunLint(t *testing.T) {
 	if err := New().Run(context.Background(), &probes.Env{Kube: accessNginx()}, rec); err != nil {
 		t.Fatal(err)
 	}
-	dns := rec.byID("policy-blocks-dns")
+	dns := rec.byID("policy.blocks-dns")
 	if len(dns) != 1 || dns[0].Status != model.StatusFail || !strings.Contains(dns[0].RootCause, "shop/egress-web-only") {
 		t.Fatalf("want a DNS finding naming shop/egress-web-only, got %+v", dns)
 	}
-	if s := rec.byID("policy-selects-nothing"); len(s) != 1 || s[0].Subject.Name != "stale" {
+	if s := rec.byID("policy.selects-nothing"); len(s) != 1 || s[0].Subject.Name != "stale" {
 		t.Errorf("want shop/stale to select nothing, got %+v", s)
 	}
-	if p := rec.byID("policy-peer-matches-nothing"); len(p) != 1 {
+	if p := rec.byID("policy.peer-matches-nothing"); len(p) != 1 {
 		t.Errorf("want the access=true peer to match nothing, got %+v", p)
 	}
 	report := model.NewReport(model.Cluster{}, metav1.Now().Time)
@@ -143,7 +143,7 @@ func TestLintNamedPortMissing(t *testing.T) {
 	for _, f := range e.Lint("") {
 		ids = append(ids, f.ID)
 	}
-	if strings.Join(ids, ",") != "policy-named-port-missing" {
+	if strings.Join(ids, ",") != "policy.named-port-missing" {
 		t.Fatalf("got %v", ids)
 	}
 }
@@ -166,7 +166,7 @@ func TestMatrixQuestion(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "tcp/80\tx/a\tx/b\tx/c\ty/a\ty/b\ty/c"
-	if f.ID != "policy-matrix" || f.Evidence[0] != want || f.Evidence[4] != "y/a\tX\tX\tX\t.\t.\t." {
+	if f.ID != "policy.matrix" || f.Evidence[0] != want || f.Evidence[4] != "y/a\tX\tX\tX\t.\t.\t." {
 		t.Fatalf("got %q", f.Evidence)
 	}
 }
