@@ -25,19 +25,26 @@ func labPods(t *testing.T) (ns string, a, b, c *corev1.Pod) {
 	return ns, a, b, c
 }
 
-// TestLabHealthy proves the paths every probe relies on work in the healthy
-// lab: same-node and cross-node pod traffic, ClusterIP, cluster DNS, the
-// lab's upstream DNS, and pods on both nodes reaching the external subnet.
-func TestLabHealthy(t *testing.T) {
-	ns, a, b, c := labPods(t)
+// echoService puts a ClusterIP Service (port 80 → 8080) in front of app.
+func echoService(t *testing.T, ns, app string) *corev1.Service {
+	t.Helper()
 	svc, err := kube.CoreV1().Services(ns).Create(ctxT(t, 10*time.Second), &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "c"},
-		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "c"},
+		ObjectMeta: metav1.ObjectMeta{Name: app},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": app},
 			Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
 	}, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return svc
+}
+
+// TestLabHealthy proves the paths every probe relies on work in the healthy
+// lab: same-node and cross-node pod traffic, ClusterIP, cluster DNS, the
+// lab's upstream DNS, and pods on both nodes reaching the external subnet.
+func TestLabHealthy(t *testing.T) {
+	ns, a, b, c := labPods(t)
+	svc := echoService(t, ns, "c")
 	cases := []struct{ name, from, url string }{
 		{"same node", "a", url(b.Status.PodIP, 8080)},
 		{"node1 to node2", "a", url(c.Status.PodIP, 8080)},
@@ -60,14 +67,7 @@ func TestLabHealthy(t *testing.T) {
 func TestLabFaults(t *testing.T) {
 	exclusive(t)
 	ns, _, _, _ := labPods(t)
-	svc, err := kube.CoreV1().Services(ns).Create(ctxT(t, 10*time.Second), &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "c"},
-		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "c"},
-			Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := echoService(t, ns, "c")
 	clusterIP := url(svc.Spec.ClusterIP, 80)
 	cases := []struct {
 		fault      string
