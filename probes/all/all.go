@@ -5,6 +5,7 @@ package all
 import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/ipmasq"
+	"github.com/netsleuth/netsleuth/probes/kubelet"
 	"github.com/netsleuth/netsleuth/probes/podcidr"
 	"github.com/netsleuth/netsleuth/probes/policy"
 	"github.com/netsleuth/netsleuth/probes/runtime"
@@ -17,6 +18,7 @@ func Probes() []probes.Probe {
 		ipmasq.New(),   // B
 		policy.New(),   // D
 		runtime.New(),  // E
+		kubelet.New(),  // F
 		podcidr.New(),  // H
 		services.New(), // L
 	}

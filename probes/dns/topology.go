@@ -1,0 +1,268 @@
+package dns
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+
+	"github.com/netsleuth/netsleuth/probes/kube"
+)
+
+// Names of the objects a standard cluster DNS deployment uses.
+const (
+	SystemNS         = "kube-system"
+	ServiceName      = "kube-dns"
+	DNSLabel         = "k8s-app=kube-dns"
+	NodeLocalName    = "node-local-dns"
+	NodeLocalLabel   = "k8s-app=node-local-dns"
+	DefaultNodeLocal = "169.254.20.10"
+	KubeProxyLabel   = "k8s-app=kube-proxy"
+	kubeProxyMetrics = 10249
+	defaultProxyMode = "iptables"
+	emptyModeMeaning = "mode is empty, which means iptables on Linux"
+)
+
+// Pod is a DNS server pod (CoreDNS or NodeLocal DNS cache).
+type Pod struct {
+	Name, Node, IP string
+	Ready          bool
+	Phase          string
+}
+
+// Service is the kube-dns Service.
+type Service struct {
+	Namespace, Name string
+	ClusterIPs      []string
+}
+
+// Endpoint is one address of the kube-dns EndpointSlices.
+type Endpoint struct {
+	IP, Node, Pod string
+	Ready         bool
+}
+
+// NodeLocal describes a NodeLocal DNS cache DaemonSet, if any.
+type NodeLocal struct {
+	Present   bool
+	Name      string
+	Addresses []string // listen addresses (-localip or bind)
+	Source    string   // where Addresses were read
+	Pods      []Pod
+}
+
+// Topology is everything the configuration half of the dns probe reads.
+type Topology struct {
+	Service        *Service // nil when there is no kube-dns Service
+	Endpoints      []Endpoint
+	Pods           []Pod // CoreDNS pods (k8s-app=kube-dns)
+	Corefile       *Corefile
+	CorefileSource string
+	NodeLocal      NodeLocal
+	// ProxyMode is iptables, ipvs, nftables, ... or "" when unknown.
+	ProxyMode, ProxyModeSource string
+	Notes                      []string
+}
+
+// ServiceIPs returns the kube-dns ClusterIPs.
+func (t Topology) ServiceIPs() []string {
+	if t.Service == nil {
+		return nil
+	}
+	return t.Service.ClusterIPs
+}
+
+// Discover reads the cluster's DNS deployment. It fails only when the API
+// server forbids reading the kube-dns Service, its EndpointSlices or its
+// pods; whatever else it cannot read is recorded in Notes.
+func Discover(ctx context.Context, c kubernetes.Interface) (Topology, error) {
+	var t Topology
+	svc, err := c.CoreV1().Services(SystemNS).Get(ctx, ServiceName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		t.Notes = append(t.Notes, "no Service kube-system/kube-dns")
+	case err != nil:
+		return t, fmt.Errorf("reading Service kube-system/kube-dns: %w", err)
+	default:
+		t.Service = &Service{Namespace: svc.Namespace, Name: svc.Name, ClusterIPs: svc.Spec.ClusterIPs}
+		if len(t.Service.ClusterIPs) == 0 && svc.Spec.ClusterIP != "" {
+			t.Service.ClusterIPs = []string{svc.Spec.ClusterIP}
+		}
+	}
+	if t.Endpoints, err = endpoints(ctx, c); err != nil {
+		return t, err
+	}
+	pods, err := kube.Pods(ctx, c, SystemNS, DNSLabel)
+	if err != nil {
+		return t, err
+	}
+	t.Pods = podsOf(pods)
+	t.readCorefile(ctx, c)
+	t.NodeLocal = discoverNodeLocal(ctx, c, &t.Notes)
+	t.ProxyMode, t.ProxyModeSource = proxyMode(ctx, c, &t.Notes)
+	return t, nil
+}
+
+func endpoints(ctx context.Context, c kubernetes.Interface) ([]Endpoint, error) {
+	l, err := c.DiscoveryV1().EndpointSlices(SystemNS).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + ServiceName})
+	if err != nil {
+		return nil, fmt.Errorf("listing EndpointSlices of kube-system/kube-dns: %w", err)
+	}
+	var out []Endpoint
+	for _, s := range l.Items {
+		for _, e := range s.Endpoints {
+			ep := Endpoint{Ready: e.Conditions.Ready == nil || *e.Conditions.Ready}
+			if e.NodeName != nil {
+				ep.Node = *e.NodeName
+			}
+			if e.TargetRef != nil {
+				ep.Pod = e.TargetRef.Name
+			}
+			for _, a := range e.Addresses {
+				ep.IP = a
+				out = append(out, ep)
+			}
+		}
+	}
+	return out, nil
+}
+
+func podsOf(pods []corev1.Pod) []Pod {
+	var out []Pod
+	for _, p := range pods {
+		dp := Pod{Name: p.Name, Node: p.Spec.NodeName, IP: p.Status.PodIP, Phase: string(p.Status.Phase)}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				dp.Ready = true
+			}
+		}
+		out = append(out, dp)
+	}
+	return out
+}
+
+func (t *Topology) readCorefile(ctx context.Context, c kubernetes.Interface) {
+	for _, name := range []string{"coredns", "kube-dns"} {
+		cm, err := c.CoreV1().ConfigMaps(SystemNS).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Notes = append(t.Notes, fmt.Sprintf("ConfigMap kube-system/%s not readable: %v", name, err))
+			continue
+		}
+		if src, ok := cm.Data["Corefile"]; ok {
+			cf := ParseCorefile(src)
+			t.Corefile, t.CorefileSource = &cf, "ConfigMap kube-system/"+name
+			return
+		}
+	}
+}
+
+// discoverNodeLocal finds the node-local-dns DaemonSet, its listen
+// addresses and its pods.
+func discoverNodeLocal(ctx context.Context, c kubernetes.Interface, notes *[]string) NodeLocal {
+	var nl NodeLocal
+	ds, err := c.AppsV1().DaemonSets(SystemNS).Get(ctx, NodeLocalName, metav1.GetOptions{})
+	if err != nil {
+		if !apierrors.IsNotFound(err) {
+			*notes = append(*notes, "DaemonSet kube-system/node-local-dns not readable: "+err.Error())
+		}
+		return nl
+	}
+	nl.Present, nl.Name = true, ds.Name
+	nl.Addresses, nl.Source = localIPs(ds)
+	if len(nl.Addresses) == 0 {
+		if cm, err := c.CoreV1().ConfigMaps(SystemNS).Get(ctx, NodeLocalName, metav1.GetOptions{}); err == nil {
+			nl.Addresses, nl.Source = ParseCorefile(cm.Data["Corefile"]).Binds(), "bind in ConfigMap kube-system/"+NodeLocalName
+		}
+	}
+	if len(nl.Addresses) == 0 {
+		nl.Addresses, nl.Source = []string{DefaultNodeLocal}, "default (no -localip flag or bind directive found)"
+	}
+	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
+	if err != nil {
+		*notes = append(*notes, "node-local-dns selector: "+err.Error())
+		return nl
+	}
+	pods, err := kube.Pods(ctx, c, SystemNS, sel.String())
+	if err != nil {
+		*notes = append(*notes, "node-local-dns pods not readable: "+err.Error())
+	}
+	nl.Pods = podsOf(pods)
+	return nl
+}
+
+// localIPs reads node-cache's -localip flag ("169.254.20.10,10.96.0.10").
+func localIPs(ds *appsv1.DaemonSet) ([]string, string) {
+	for _, ctr := range ds.Spec.Template.Spec.Containers {
+		args := append(append([]string{}, ctr.Command...), ctr.Args...)
+		for i, a := range args {
+			v, ok := strings.CutPrefix(strings.TrimLeft(a, "-"), "localip")
+			switch {
+			case !ok || !strings.HasPrefix(a, "-"):
+				continue
+			case strings.HasPrefix(v, "="):
+				v = v[1:]
+			case v == "" && i+1 < len(args):
+				v = args[i+1]
+			default:
+				continue
+			}
+			return strings.Split(v, ","), fmt.Sprintf("-localip flag of container %s", ctr.Name)
+		}
+	}
+	return nil, ""
+}
+
+// proxyMode reads kube-proxy's mode from the kubeadm ConfigMap, the
+// kube-proxy pods' flags, or kube-proxy's /proxyMode through the node proxy.
+func proxyMode(ctx context.Context, c kubernetes.Interface, notes *[]string) (string, string) {
+	if cm, err := c.CoreV1().ConfigMaps(SystemNS).Get(ctx, "kube-proxy", metav1.GetOptions{}); err == nil {
+		var cfg struct {
+			Mode string `json:"mode"`
+		}
+		if yaml.Unmarshal([]byte(cm.Data["config.conf"]), &cfg) == nil && cm.Data["config.conf"] != "" {
+			if cfg.Mode == "" {
+				return defaultProxyMode, "ConfigMap kube-system/kube-proxy (" + emptyModeMeaning + ")"
+			}
+			return strings.ToLower(cfg.Mode), "ConfigMap kube-system/kube-proxy"
+		}
+	}
+	if pods, err := kube.Pods(ctx, c, SystemNS, KubeProxyLabel); err == nil {
+		for _, p := range pods {
+			for _, ctr := range p.Spec.Containers {
+				for _, a := range append(append([]string{}, ctr.Command...), ctr.Args...) {
+					if v, ok := strings.CutPrefix(a, "--proxy-mode="); ok {
+						return strings.ToLower(v), "flag --proxy-mode of pod kube-system/" + p.Name
+					}
+				}
+			}
+		}
+	}
+	nodes, err := kube.Nodes(ctx, c)
+	if err == nil && len(nodes) > 0 {
+		if m, err := readProxyMode(ctx, c, nodes[0].Name); err == nil && m != "" {
+			return m, fmt.Sprintf("kube-proxy /proxyMode on node %s (port %d through the node proxy)", nodes[0].Name, kubeProxyMetrics)
+		} else if err != nil {
+			*notes = append(*notes, fmt.Sprintf("kube-proxy /proxyMode on node %s not reachable through the API server: %v", nodes[0].Name, err))
+		}
+	}
+	return "", ""
+}
+
+func readProxyMode(ctx context.Context, c kubernetes.Interface, node string) (string, error) {
+	rc := c.CoreV1().RESTClient()
+	if r, ok := rc.(*rest.RESTClient); rc == nil || ok && r == nil {
+		return "", kube.ErrNoRESTClient
+	}
+	raw, err := rc.Get().Resource("nodes").Name(fmt.Sprintf("%s:%d", node, kubeProxyMetrics)).SubResource("proxy").Suffix("proxyMode").DoRaw(ctx)
+	if err != nil {
+		return "", err
+	}
+	return strings.ToLower(strings.TrimSpace(string(raw))), nil
+}
