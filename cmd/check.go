@@ -59,6 +59,7 @@ func (o *CheckOptions) prepare(ctx context.Context) (*probes.Env, model.Cluster,
 		Namespace:  o.namespace,
 		Options:    o.env(),
 	}
+	env.Agents = o.Agent.manager(kube, cfg, env.RunID)
 	return env, cluster, nil
 }
 
@@ -77,6 +78,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer o.closeAgents(env)
 	out, closeOut, err := o.output()
 	if err != nil {
 		return err

@@ -29,6 +29,9 @@ type CheckOptions struct {
 	ExitZeroOnFailure bool
 	Targets           []string
 	From, To          string
+	Agent             AgentOptions
+	MaxPairs          int
+	MetadataAddress   string
 
 	name      string                // command name for messages: netsleuth or kubectl netsleuth
 	catalogue func() []probes.Probe // every probe the binary has
@@ -64,6 +67,9 @@ func (o *CheckOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.Targets, "target", nil, "external `target` for reachability probes: IP, CIDR or host:port (repeatable)")
 	fs.StringVar(&o.From, "from", "", "source pod of a policy question: `namespace/pod`")
 	fs.StringVar(&o.To, "to", "", "destination of a policy question: `namespace/pod[:port[/proto]]`")
+	fs.IntVar(&o.MaxPairs, "max-pairs", 0, "most cross-node pod pairs pod-to-pod tests; larger clusters are sampled (0: the probe's default)")
+	fs.StringVar(&o.MetadataAddress, "metadata-address", "", "cloud metadata `host:port` the exposure probe tries from a pod (default 169.254.169.254:80)")
+	o.Agent.AddFlags(fs)
 }
 
 // Complete resolves the flags into the probes to run and the namespace.
@@ -109,6 +115,9 @@ func (o *CheckOptions) Validate() error {
 			return usageErrorf("%s must not be negative (got %s); pass a duration such as 5m, or 0 for no limit", d.flag, d.v)
 		}
 	}
+	if err := o.Agent.validate(); err != nil {
+		return err
+	}
 	if o.Parallel < 1 {
 		return usageErrorf("--parallel must be at least 1 (got %d)", o.Parallel)
 	}
@@ -149,5 +158,5 @@ func (o *CheckOptions) runnerOptions() probes.RunnerOptions {
 }
 
 func (o *CheckOptions) env() probes.Options {
-	return probes.Options{Targets: o.Targets, From: o.From, To: o.To}
+	return probes.Options{Targets: o.Targets, From: o.From, To: o.To, MaxPairs: o.MaxPairs, MetadataAddress: o.MetadataAddress}
 }

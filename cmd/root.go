@@ -124,6 +124,8 @@ func NewRootCommand(app App) *cobra.Command {
 		newCheckCommand(app, cf),
 		newProbesCommand(app),
 		newVersionCommand(app),
+		newCleanupCommand(app, cf),
+		newAgentCommand(),
 	)
 	return root
 }

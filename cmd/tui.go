@@ -25,6 +25,7 @@ func (o *CheckOptions) RunTUI(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer o.closeAgents(env)
 	slog.Info("connected", "context", cluster.Context, "server", cluster.Server, "version", cluster.Version)
 	rep, err := ui.Run(ctx, ui.Config{
 		Probes: o.selected, Env: env, Runner: o.runnerOptions(), Cluster: cluster,

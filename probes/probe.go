@@ -40,6 +40,9 @@ type Env struct {
 	// Namespace is the namespace from --namespace, or "" for all namespaces.
 	Namespace string
 	Options   Options
+	// Agents runs the in-cluster agents active probes send traffic from;
+	// nil when the run has none (unit tests, static probes only).
+	Agents Agents
 }
 
 // Options holds the inputs of probes that take extra flags.
@@ -49,4 +52,10 @@ type Options struct {
 	// From and To name the two ends of a policy question: "ns/pod", and for
 	// To an optional ":port" or ":port/proto".
 	From, To string
+	// MaxPairs bounds the pod-to-pod matrix (ordered cross-node pairs);
+	// larger clusters are sampled. Zero means the probe's default.
+	MaxPairs int
+	// MetadataAddress is the cloud metadata endpoint (host:port) the
+	// exposure probe tries from a pod; "" means 169.254.169.254:80.
+	MetadataAddress string
 }

@@ -1,0 +1,104 @@
+package cmd
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/agent"
+)
+
+// DefaultAgentImage is the public agent image for this release.
+func DefaultAgentImage() string {
+	tag := version
+	if tag == "" || tag == "dev" {
+		tag = "latest"
+	}
+	return "ghcr.io/netsleuth/netsleuth:" + tag
+}
+
+// AgentOptions are the flags of the in-cluster agents.
+type AgentOptions struct {
+	Image        string
+	PullPolicy   string
+	Namespace    string
+	StartTimeout time.Duration
+}
+
+// AddFlags adds the agent flags to fs.
+func (a *AgentOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&a.Image, "agent-image", DefaultAgentImage(), "`image` of the in-cluster agent (override for air-gapped clusters)")
+	fs.StringVar(&a.PullPolicy, "agent-pull-policy", string(corev1.PullIfNotPresent), "agent image pull `policy`: Always, IfNotPresent or Never")
+	fs.StringVar(&a.Namespace, "agent-namespace", "", "run agents in this existing `namespace` instead of a namespace of the run's own")
+	fs.DurationVar(&a.StartTimeout, "agent-start-timeout", agent.DefaultStartTimeout, "how long an agent pod may take to start")
+}
+
+// validate checks the agent flags.
+func (a *AgentOptions) validate() error {
+	switch corev1.PullPolicy(a.PullPolicy) {
+	case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever:
+	default:
+		return usageErrorf("--agent-pull-policy must be Always, IfNotPresent or Never (got %q)", a.PullPolicy)
+	}
+	if a.Image == "" {
+		return usageErrorf("--agent-image must not be empty")
+	}
+	return nil
+}
+
+// manager builds the run's agent manager.
+func (a *AgentOptions) manager(kube kubernetes.Interface, cfg *rest.Config, runID string) *agent.Manager {
+	return agent.NewManager(kube, cfg, agent.Config{RunID: runID, Image: a.Image,
+		PullPolicy: corev1.PullPolicy(a.PullPolicy), Namespace: a.Namespace, StartTimeout: a.StartTimeout})
+}
+
+// closeAgents deletes the run's agents on a fresh context, also after
+// Ctrl-C or --timeout, and reports a failure on errOut.
+func (o *CheckOptions) closeAgents(env *probes.Env) {
+	m, ok := env.Agents.(*agent.Manager)
+	if !ok || m == nil {
+		return
+	}
+	ctx, cancel := contextWithTimeout(60 * time.Second)
+	defer cancel()
+	if err := m.Close(ctx); err != nil {
+		fmt.Fprintf(o.ErrOut, "%s: could not delete the agents of this run (%v); run `%s cleanup`\n", o.name, oneLine(err.Error()), o.name)
+	}
+}
+
+func newAgentCommand() *cobra.Command {
+	c := &cobra.Command{
+		Use:    "agent",
+		Short:  "The in-cluster agent (runs inside the pods netsleuth creates)",
+		Hidden: true,
+	}
+	var echoPort, httpPort int
+	var listen bool
+	serve := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve TCP and UDP echo and HTTP until SIGTERM (an agent pod's main process)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return agent.Serve(c.Context(), echoPort, httpPort, listen)
+		},
+	}
+	serve.Flags().IntVar(&echoPort, "port", agent.EchoPort, "TCP and UDP echo port")
+	serve.Flags().IntVar(&httpPort, "http-port", agent.HTTPPort, "HTTP port (/healthz)")
+	serve.Flags().BoolVar(&listen, "listen", true, "open the listeners (node agents do not)")
+	exec := &cobra.Command{
+		Use:   "exec",
+		Short: "Read one JSON request on stdin, run its operations, write one JSON response",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return agent.Exec(c.Context(), c.InOrStdin(), c.OutOrStdout())
+		},
+	}
+	c.AddCommand(serve, exec)
+	return c
+}

@@ -1,0 +1,165 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/agent/ops"
+)
+
+// ErrNoAgents is returned when a probe that needs agents runs without them.
+var ErrNoAgents = errors.New("this run has no agent manager (active probes need `netsleuth check` against a cluster)")
+
+// RBAC is what the agent mechanism needs, for probes' Info.
+var RBAC = []model.Permission{
+	{Resource: "namespaces", Verbs: []string{"create", "delete", "get", "list", "patch"}},
+	{Resource: "pods", Verbs: []string{"create", "delete", "deletecollection", "get", "list"}},
+	{Resource: "pods", Subresource: "exec", Verbs: []string{"create"}},
+	{Resource: "events", Verbs: []string{"list"}},
+	{Resource: "nodes", Verbs: []string{"list"}},
+}
+
+// Started splits agents into those running and those that did not start.
+// An RBAC denial is returned as an error so the runner names the permission.
+func Started(as []probes.Agent) (ok, failed []probes.Agent, err error) {
+	for _, a := range as {
+		switch {
+		case a.Err == nil:
+			ok = append(ok, a)
+		case apierrors.IsForbidden(a.Err) && !isPodSecurity(a.Err):
+			return nil, nil, a.Err
+		default:
+			failed = append(failed, a)
+		}
+	}
+	return ok, failed, nil
+}
+
+func isPodSecurity(err error) bool {
+	var se *probes.AgentStartError
+	return errors.As(err, &se) && se.Reason == "PodSecurity"
+}
+
+// StartPods starts pod-network agents of kind on nodes, announcing it.
+func StartPods(ctx context.Context, env *probes.Env, rec probes.Recorder, kind probes.AgentKind, nodes []string) (ok, failed []probes.Agent, err error) {
+	if env.Agents == nil {
+		return nil, nil, ErrNoAgents
+	}
+	rec.Stage(fmt.Sprintf("starting %s agents on %d node(s) in namespace %s", kind, len(nodes), env.Agents.Namespace()))
+	return Started(env.Agents.Start(ctx, kind, nodes))
+}
+
+// StartNodes starts privileged hostNetwork node agents, announcing them
+// first: they are the only privileged pods netsleuth creates.
+func StartNodes(ctx context.Context, env *probes.Env, rec probes.Recorder, why string, nodes []string) (ok, failed []probes.Agent, err error) {
+	if env.Agents == nil {
+		return nil, nil, ErrNoAgents
+	}
+	rec.Stage(fmt.Sprintf("creating privileged node agents (hostNetwork, host / mounted read-only) on %s in namespace %s to %s",
+		strings.Join(nodes, ", "), env.Agents.Namespace(), why))
+	return Started(env.Agents.Start(ctx, probes.AgentNode, nodes))
+}
+
+// NotStartedFinding explains an agent that never ran, with the fix for its reason.
+func NotStartedFinding(probeID string, a probes.Agent) model.Finding {
+	var se *probes.AgentStartError
+	reason, detail := "Error", a.Err.Error()
+	if errors.As(a.Err, &se) {
+		reason, detail = se.Reason, se.Detail
+	}
+	describe := fmt.Sprintf("kubectl -n %s describe pod %s", a.Namespace, a.Pod)
+	f := model.Finding{
+		ID:       probeID + ".agent-not-started",
+		Status:   model.StatusError,
+		Title:    fmt.Sprintf("The %s agent could not start on node %s", a.Kind, a.Node),
+		Subject:  &model.Subject{Kind: "Node", Name: a.Node},
+		Evidence: []string{fmt.Sprintf("pod %s/%s: %s: %s", a.Namespace, a.Pod, reason, detail)},
+	}
+	switch reason {
+	case "ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName":
+		f.RootCause = fmt.Sprintf("Node %s cannot get the agent image (%s), so no traffic could be sent from it.", a.Node, reason)
+		f.Fixes = []model.Fix{{Description: "Point --agent-image at an image the nodes can pull (a mirror in your registry for air-gapped clusters), or load the image onto the nodes.",
+			Commands: []string{"netsleuth check --agent-image <registry>/netsleuth:<version>", describe}}}
+	case "PodSecurity":
+		f.RootCause = fmt.Sprintf("PodSecurity admission rejected the %s agent in namespace %s.", a.Kind, a.Namespace)
+		f.Fixes = []model.Fix{{Description: "Run the agents in a namespace whose PodSecurity level admits them (node agents need privileged).",
+			Commands: []string{"kubectl create namespace netsleuth-agents",
+				"kubectl label namespace netsleuth-agents pod-security.kubernetes.io/enforce=privileged",
+				"netsleuth check --agent-namespace netsleuth-agents"}}}
+	case "Unschedulable", "OutOfcpu", "OutOfmemory", "OutOfpods", "Timeout":
+		f.RootCause = fmt.Sprintf("Node %s did not run the agent pod (%s): it is out of capacity, not ready, or its kubelet is not starting pods.", a.Node, reason)
+		f.Fixes = []model.Fix{{Description: "Look at the pod's events and the node's conditions and capacity.",
+			Commands: []string{describe, "kubectl describe node " + a.Node}}}
+	default:
+		f.RootCause = fmt.Sprintf("The agent pod on node %s failed to start (%s).", a.Node, reason)
+		f.Fixes = []model.Fix{{Description: "Look at the pod's events and logs.", Commands: []string{describe, fmt.Sprintf("kubectl -n %s logs %s", a.Namespace, a.Pod)}}}
+	}
+	return f
+}
+
+// ReportLeftovers records a warn finding when earlier runs left objects
+// behind; only the first probe of a run to ask gets them.
+func ReportLeftovers(ctx context.Context, env *probes.Env, rec probes.Recorder, probeID string) {
+	if env.Agents == nil {
+		return
+	}
+	left, err := env.Agents.Leftovers(ctx)
+	if err != nil || len(left) == 0 {
+		return
+	}
+	rec.Finding(model.Finding{
+		ID:        probeID + ".leftovers",
+		Status:    model.StatusWarn,
+		Title:     "Objects from an earlier netsleuth run are still in the cluster",
+		RootCause: "An earlier run was killed before it could delete its agents.",
+		Evidence:  left,
+		Fixes: []model.Fix{{Description: "Delete everything netsleuth left behind.",
+			Commands: []string{"netsleuth cleanup", "kubectl get ns,pods,services -A -l " + Selector}}},
+	})
+}
+
+// Evidence renders one result as a line a user can re-run by hand.
+func Evidence(from probes.Agent, r ops.Result) string {
+	return fmt.Sprintf("%s → %s: %s", from.Ref(), Describe(r), Outcome(r))
+}
+
+// Describe names what an op sent and the command that repeats it.
+func Describe(r ops.Result) string {
+	o := r.Op
+	switch o.Kind {
+	case ops.TCP:
+		return fmt.Sprintf("TCP connect %s:%d (nc -vz -w2 %s %d)", o.Target, o.Port, o.Target, o.Port)
+	case ops.UDP:
+		return fmt.Sprintf("UDP echo %s:%d ×%d (echo x | nc -u -w2 %s %d)", o.Target, o.Port, r.Sent, o.Target, o.Port)
+	case ops.ICMP:
+		return fmt.Sprintf("ICMP echo %s ×%d (ping -c %d %s)", o.Target, r.Sent, max(r.Sent, 1), o.Target)
+	case ops.HTTP:
+		return fmt.Sprintf("HTTP GET http://%s:%d%s (curl -m2 http://%s:%d%s)", o.Target, o.Port, o.Path, o.Target, o.Port, o.Path)
+	}
+	return string(o.Kind)
+}
+
+// Outcome is what came back, with loss and latency when there were echoes.
+func Outcome(r ops.Result) string {
+	s := string(r.Outcome)
+	if r.Sent > 1 || (r.Sent == 1 && r.Received == 1) {
+		s += fmt.Sprintf(" (%d/%d answered", r.Received, r.Sent)
+		if r.Received > 0 {
+			s += fmt.Sprintf(", avg %.2f ms", r.AvgRTTMs())
+		}
+		s += ")"
+	}
+	if r.Local != "" {
+		s += " from " + r.Local
+	}
+	if r.Error != "" && r.Outcome != ops.OK {
+		s += ": " + r.Error
+	}
+	return s
+}

@@ -1,0 +1,135 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/netsleuth/netsleuth/probes"
+)
+
+// fakeKubelet makes every created pod run, or wait with reason when set.
+func fakeKubelet(cs *fake.Clientset, reason string) {
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		st := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+		if reason != "" {
+			st = corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: "image not present with pull policy of Never"}}
+		}
+		p.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.0.9", ContainerStatuses: []corev1.ContainerStatus{{Name: containerName, State: st}}}
+		return false, nil, nil
+	})
+}
+
+func TestStartCreatesRestrictedPodsOncePerNode(t *testing.T) {
+	cs := fake.NewClientset()
+	fakeKubelet(cs, "")
+	m := NewManager(cs, nil, Config{RunID: "r1", Image: "img"})
+	ctx := context.Background()
+	as := m.Start(ctx, probes.AgentPod, []string{"n1", "n2"})
+	again := m.Start(ctx, probes.AgentPod, []string{"n1"})
+	for _, a := range append(as, again...) {
+		if a.Err != nil || a.IP != "10.244.0.9" || a.Namespace != "netsleuth-r1" {
+			t.Fatalf("agent: %+v", a)
+		}
+	}
+	pods, _ := cs.CoreV1().Pods("netsleuth-r1").List(ctx, metav1.ListOptions{LabelSelector: LabelRunID + "=r1"})
+	if len(pods.Items) != 2 {
+		t.Fatalf("want 2 pods (one per node, reused), got %d", len(pods.Items))
+	}
+	p := pods.Items[0]
+	sc, c := p.Spec.SecurityContext, p.Spec.Containers[0].SecurityContext
+	if p.Spec.HostNetwork || !*sc.RunAsNonRoot || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault ||
+		*c.AllowPrivilegeEscalation || c.Capabilities.Drop[0] != "ALL" || p.Spec.NodeName == "" {
+		t.Errorf("pod agent is not restricted and pinned: %+v", p.Spec)
+	}
+	ns, _ := cs.CoreV1().Namespaces().Get(ctx, "netsleuth-r1", metav1.GetOptions{})
+	if ns.Labels[psEnforce] != "restricted" || ns.Labels[LabelManagedBy] != ManagedBy {
+		t.Errorf("namespace labels: %v", ns.Labels)
+	}
+	n := m.Start(ctx, probes.AgentNode, []string{"n1"})[0]
+	if n.Err != nil {
+		t.Fatal(n.Err)
+	}
+	ns, _ = cs.CoreV1().Namespaces().Get(ctx, "netsleuth-r1", metav1.GetOptions{})
+	np, _ := cs.CoreV1().Pods("netsleuth-r1").Get(ctx, n.Pod, metav1.GetOptions{})
+	if ns.Labels[psEnforce] != "privileged" || !np.Spec.HostNetwork || !np.Spec.Containers[0].VolumeMounts[0].ReadOnly {
+		t.Errorf("node agent: ns labels %v, spec %+v", ns.Labels, np.Spec)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The fake clientset does not cascade: check the namespace itself.
+	if _, err := cs.CoreV1().Namespaces().Get(ctx, "netsleuth-r1", metav1.GetOptions{}); err == nil {
+		t.Error("the run's namespace is still there after Close")
+	}
+}
+
+func TestStartReportsImageNeverPullFast(t *testing.T) {
+	cs := fake.NewClientset()
+	fakeKubelet(cs, "ErrImageNeverPull")
+	m := NewManager(cs, nil, Config{RunID: "r2", Image: "img", StartTimeout: 10 * time.Second})
+	start := time.Now()
+	a := m.Start(context.Background(), probes.AgentPod, []string{"n1"})[0]
+	var se *probes.AgentStartError
+	if !errors.As(a.Err, &se) || se.Reason != "ErrImageNeverPull" || time.Since(start) > 3*time.Second {
+		t.Fatalf("err %v after %s", a.Err, time.Since(start))
+	}
+	f := NotStartedFinding("pod-to-pod", a)
+	if f.Status != "error" || !strings.Contains(f.Fixes[0].Commands[0], "--agent-image") {
+		t.Errorf("finding: %+v", f)
+	}
+}
+
+func TestStartTimesOutWithReason(t *testing.T) {
+	cs := fake.NewClientset() // no kubelet: the pod stays Pending
+	m := NewManager(cs, nil, Config{RunID: "r3", Image: "img", StartTimeout: 700 * time.Millisecond})
+	a := m.Start(context.Background(), probes.AgentPod, []string{"n1"})[0]
+	var se *probes.AgentStartError
+	if !errors.As(a.Err, &se) || se.Reason != "Timeout" {
+		t.Fatalf("err %v", a.Err)
+	}
+}
+
+func TestCleanupAndLeftovers(t *testing.T) {
+	cs := fake.NewClientset(
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "netsleuth-old", Labels: map[string]string{LabelManagedBy: ManagedBy, LabelRunID: "old"}}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "stray", Namespace: "team", Labels: map[string]string{LabelManagedBy: ManagedBy, LabelRunID: "old"}}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "team"}},
+	)
+	m := NewManager(cs, nil, Config{RunID: "new", Image: "img"})
+	left, err := m.Leftovers(context.Background())
+	if err != nil || len(left) != 2 {
+		t.Fatalf("leftovers %v %v", left, err)
+	}
+	if again, _ := m.Leftovers(context.Background()); len(again) != 0 {
+		t.Errorf("leftovers reported twice: %v", again)
+	}
+	gone, err := Cleanup(context.Background(), cs, false)
+	if err != nil || len(gone) != 2 {
+		t.Fatalf("cleanup %v %v", gone, err)
+	}
+	if _, err := cs.CoreV1().Pods("team").Get(context.Background(), "app", metav1.GetOptions{}); err != nil {
+		t.Errorf("cleanup deleted an unlabelled pod: %v", err)
+	}
+	if left, _ := Find(context.Background(), cs, ""); len(left) != 0 {
+		t.Errorf("left after cleanup: %v", left)
+	}
+}
+
+func TestPodNameIsADNSLabel(t *testing.T) {
+	for _, n := range []string{"nsl-node1", "Node_With.Dots.example.com", strings.Repeat("x", 200)} {
+		name := podName(probes.AgentNode, n)
+		if len(name) > 63 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+			t.Errorf("podName(%q) = %q", n, name)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/netsleuth/netsleuth/probes/agent/ops"
+)
+
+func freePorts(t *testing.T) (int, int) {
+	var ps []int
+	for range 2 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, l.Addr().(*net.TCPAddr).Port)
+		l.Close()
+	}
+	return ps[0], ps[1]
+}
+
+// TestServeAndExec runs the agent's listeners on loopback and probes them
+// through Exec, the way a probe does through the API server.
+func TestServeAndExec(t *testing.T) {
+	echo, web := freePorts(t)
+	t.Setenv("POD_NAME", "agent-x")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, echo, web, true) }()
+	req := ops.Request{Ops: []ops.Op{
+		{Kind: ops.TCP, Target: "127.0.0.1", Port: echo},
+		{Kind: ops.UDP, Target: "127.0.0.1", Port: echo, Count: 2},
+		{Kind: ops.HTTP, Target: "127.0.0.1", Port: web, Path: "/"},
+	}}
+	body, _ := json.Marshal(req)
+	var resp ops.Response
+	for i := 0; ; i++ {
+		var out bytes.Buffer
+		if err := Exec(context.Background(), bytes.NewReader(body), &out); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(out.Bytes(), &resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.Results[2].Outcome == ops.OK || i > 20 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i, r := range resp.Results {
+		if r.Outcome != ops.OK {
+			t.Errorf("op %d: %+v", i, r)
+		}
+	}
+	if !strings.Contains(resp.Results[2].Body, "netsleuth-agent pod=agent-x") {
+		t.Errorf("banner: %q", resp.Results[2].Body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Serve did not return after cancel")
+	}
+}
+
+func TestExecRejectsBadInput(t *testing.T) {
+	if err := Exec(context.Background(), strings.NewReader("not json"), &bytes.Buffer{}); err == nil {
+		t.Fatal("want an error for a bad request")
+	}
+}

@@ -1,0 +1,71 @@
+package probes
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/netsleuth/netsleuth/probes/agent/ops"
+)
+
+// AgentKind says where an agent pod's network lives.
+type AgentKind string
+
+// The kinds of agent a probe can ask for.
+const (
+	// AgentPod is a pod on the pod network, PodSecurity "restricted".
+	AgentPod AgentKind = "pod"
+	// AgentPeer is a second pod-network agent on the same node, for
+	// same-node pod-to-pod traffic.
+	AgentPeer AgentKind = "peer"
+	// AgentNode is a privileged hostNetwork pod with the host's root
+	// mounted read-only at /host: it sees the node's routes, sysctls and
+	// iptables. Probes announce it with a Stage before asking for it.
+	AgentNode AgentKind = "node"
+)
+
+// Agent is one agent pod of the run.
+type Agent struct {
+	Kind      AgentKind
+	Node      string
+	Namespace string
+	Pod       string
+	IP        string
+	// Err is set when the agent did not start; it is an *AgentStartError
+	// when the cluster said why.
+	Err error
+}
+
+// Ref names the agent for evidence: "pod ns/name on node".
+func (a Agent) Ref() string {
+	return fmt.Sprintf("%s agent %s/%s (%s) on node %s", a.Kind, a.Namespace, a.Pod, a.IP, a.Node)
+}
+
+// AgentStartError explains why an agent pod never ran.
+type AgentStartError struct {
+	Kind   AgentKind
+	Node   string
+	Pod    string
+	Reason string // ErrImageNeverPull, ImagePullBackOff, PodSecurity, Unschedulable, Timeout, ...
+	Detail string // the cluster's message
+}
+
+func (e *AgentStartError) Error() string {
+	return fmt.Sprintf("%s agent %s on node %s did not start: %s: %s", e.Kind, e.Pod, e.Node, e.Reason, e.Detail)
+}
+
+// Agents creates the run's agent pods on demand and runs operations in them.
+// One instance serves every probe of a run; it is safe for concurrent use.
+// cmd builds it (package probes/agent) and releases it after the run.
+type Agents interface {
+	// Start makes sure an agent of kind runs on each of nodes, creating the
+	// missing ones concurrently, and returns them in the order of nodes.
+	// An agent that cannot start has Err set; Start itself does not fail.
+	Start(ctx context.Context, kind AgentKind, nodes []string) []Agent
+	// Exec runs req in agent a and returns its response.
+	Exec(ctx context.Context, a Agent, req ops.Request) (ops.Response, error)
+	// Namespace is where the agents live (it may not exist yet).
+	Namespace() string
+	// Leftovers lists namespaces and pods left by earlier, killed runs. It
+	// returns them only to its first caller in a run, so one probe reports them.
+	Leftovers(ctx context.Context) ([]string, error)
+}
