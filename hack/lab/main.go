@@ -30,6 +30,7 @@ verbs:
   unfault NAME  undo a fault ('all' undoes every fault)
   faults        list the faults
   kubeconfig    print the path of the admin kubeconfig
+  images        rebuild netsleuth and re-import every lab image into the nodes (lab stays up)
 `
 
 func main() {
@@ -94,6 +95,8 @@ func dispatch(ctx context.Context, verb string, rest []string, nodeName, set str
 	case "kubeconfig":
 		fmt.Println(l.p.Kubeconfig())
 		return nil
+	case "images":
+		return l.reimport(ctx)
 	case "fault", "unfault":
 		if len(rest) != 1 {
 			return usageError{verb + " takes one fault name"}
