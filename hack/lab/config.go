@@ -33,21 +33,22 @@ var (
 // Names of what the lab creates on the machine; all carry the nsl- prefix so
 // teardown never has to guess.
 const (
-	nodeBridge   = "nsl-br0"  // the node network, on the host
-	svcSink      = "nsl-svc0" // port-less bridge the Service CIDR is routed into
-	cniBridge    = "nsl-cni0" // the bridge CNI's bridge on every node
-	routerNS     = "nsl-router"
-	externalNS   = "nsl-ext"
-	upstreamNS   = "nsl-dns"
-	guardChain   = "NSL-GUARD"
-	natChain     = "NSL-NAT"
-	guardComment = "netsleuth-lab"
-	clusterName  = "netsleuth-lab"
-	imageRepo    = "netsleuth.local"
-	pauseImage   = imageRepo + "/pause:lab"
-	labImage     = imageRepo + "/labecho:lab"
-	corednsImage = imageRepo + "/coredns:" + corednsVersion
-	agentImage   = imageRepo + "/netsleuth:dev"
+	nodeBridge    = "nsl-br0"       // the node network, on the host
+	svcSink       = "nsl-svc0"      // port-less bridge the Service CIDR is routed into
+	cniBridge     = "nsl-cni0"      // the bridge CNI's bridge on every node
+	nodeLocalLink = "nsl-nodelocal" // holds the NodeLocal DNS address on every node
+	routerNS      = "nsl-router"
+	externalNS    = "nsl-ext"
+	upstreamNS    = "nsl-dns"
+	guardChain    = "NSL-GUARD"
+	natChain      = "NSL-NAT"
+	guardComment  = "netsleuth-lab"
+	clusterName   = "netsleuth-lab"
+	imageRepo     = "netsleuth.local"
+	pauseImage    = imageRepo + "/pause:lab"
+	labImage      = imageRepo + "/labecho:lab"
+	corednsImage  = imageRepo + "/coredns:" + corednsVersion
+	agentImage    = imageRepo + "/netsleuth:dev"
 )
 
 // node is one lab node: node 1 is the host itself, the others live in

@@ -189,7 +189,7 @@ func (l *lab) removeHostNetwork(ctx context.Context) error {
 	var errs []error
 	// Pod veths on the host hang off the CNI bridge; the netns mounts are gone,
 	// so the kernel removes them with the namespaces. The bridges are ours.
-	for _, link := range []string{cniBridge, nodeBridge, svcSink} {
+	for _, link := range []string{cniBridge, nodeBridge, svcSink, nodeLocalLink} {
 		if _, err := run(ctx, "ip", "link", "show", link); err == nil {
 			_, err := run(ctx, "ip", "link", "del", link)
 			errs = append(errs, err)

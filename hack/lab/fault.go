@@ -87,6 +87,11 @@ var faults = map[string]faultDef{
 		},
 		stops: func(node) []string { return []string{"netpol-enforcer-nsl-node1", "netpol-enforcer-nsl-node2"} },
 	},
+	"nodelocal": {
+		about:   "a mode, not a fault: run the NodeLocal DNS cache on every node (169.254.20.10) and point kubelet clusterDNS at it ('nodelocal on|off' does the same)",
+		inject:  func(ctx context.Context, l *lab, _ node, _ string) error { return l.nodeLocal(ctx, true) },
+		restore: func(ctx context.Context, l *lab, _ node, _ string) error { return l.nodeLocal(ctx, false) },
+	},
 	"external-host": {
 		about: "stop the external host's listeners (the target itself is down)",
 		inject: func(ctx context.Context, l *lab, _ node, _ string) error {
@@ -157,6 +162,53 @@ func (l *lab) restartKubelet(ctx context.Context, n node) error {
 		}
 		return false, nil
 	})
+}
+
+// nodeLocal switches the NodeLocal DNS cache on or off: the link-local
+// address on a port-less bridge in every node, the node-local-dns DaemonSet,
+// and every kubelet restarted with clusterDNS pointing at it (or back).
+func (l *lab) nodeLocal(ctx context.Context, on bool) error {
+	cs, err := l.client()
+	if err != nil {
+		return err
+	}
+	doc, err := render("nodelocaldns.yaml")
+	if err != nil {
+		return err
+	}
+	if on {
+		for _, n := range nodes {
+			if err := ensureBridge(ctx, n.NetNS, nodeLocalLink); err != nil {
+				return err
+			}
+			if _, err := inNS(ctx, n.NetNS, "ip", "addr", "replace", nodeLocalDNS.String()+"/32", "dev", nodeLocalLink); err != nil {
+				return err
+			}
+		}
+		if err := apply(ctx, cs, doc); err != nil {
+			return err
+		}
+		if err := waitFor(ctx, "node-local-dns ready on every node", 60*time.Second, daemonSetReady("kube-system", "node-local-dns", cs)); err != nil {
+			return err
+		}
+	} else {
+		if err := remove(ctx, cs, doc); err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			if _, err := inNS(ctx, n.NetNS, "ip", "link", "show", nodeLocalLink); err == nil {
+				if _, err := inNS(ctx, n.NetNS, "ip", "link", "del", nodeLocalLink); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, n := range nodes {
+		if err := l.restartKubelet(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (l *lab) fault(ctx context.Context, name, nodeName, set string) error {

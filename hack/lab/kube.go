@@ -46,7 +46,7 @@ func render(name string) ([]byte, error) {
 	var out bytes.Buffer
 	err = t.Execute(&out, map[string]string{
 		"Image": corednsImage, "DNSIP": kubeDNSIP.String(),
-		"UpstreamDNS": upstreamDNS.String(), "ExternalHost": externalHost.String(),
+		"UpstreamDNS": upstreamDNS.String(), "ExternalHost": externalHost.String(), "NodeLocalDNS": nodeLocalDNS.String(),
 	})
 	return out.Bytes(), err
 }
@@ -78,6 +78,8 @@ func applyOne(ctx context.Context, cs kubernetes.Interface, obj runtime.Object) 
 		_, err = cs.CoreV1().ConfigMaps(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
 	case *appsv1.Deployment:
 		_, err = cs.AppsV1().Deployments(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
+	case *appsv1.DaemonSet:
+		_, err = cs.AppsV1().DaemonSets(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
 	case *corev1.Service:
 		_, err = cs.CoreV1().Services(o.Namespace).Create(ctx, o, metav1.CreateOptions{})
 	default:
@@ -132,6 +134,40 @@ func podCIDRs(ctx context.Context, cs kubernetes.Interface) (map[string]netip.Pr
 		return true, nil
 	})
 	return out, err
+}
+
+// remove deletes every object of a multi-document manifest that apply can
+// create, ignoring those already gone.
+func remove(ctx context.Context, cs kubernetes.Interface, doc []byte) error {
+	for _, part := range strings.Split(string(doc), "\n---\n") {
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(part), nil, nil)
+		if err != nil {
+			return fmt.Errorf("decode manifest: %w", err)
+		}
+		var derr error
+		switch o := obj.(type) {
+		case *corev1.ConfigMap:
+			derr = cs.CoreV1().ConfigMaps(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+		case *appsv1.DaemonSet:
+			derr = cs.AppsV1().DaemonSets(o.Namespace).Delete(ctx, o.Name, metav1.DeleteOptions{})
+		default:
+			return fmt.Errorf("remove: unsupported kind %T", obj)
+		}
+		if derr != nil && !apierrors.IsNotFound(derr) {
+			return derr
+		}
+	}
+	return nil
+}
+
+func daemonSetReady(ns, name string, cs kubernetes.Interface) func(context.Context) (bool, error) {
+	return func(ctx context.Context) (bool, error) {
+		d, err := cs.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return d.Status.DesiredNumberScheduled == int32(len(nodes)) && d.Status.NumberReady == d.Status.DesiredNumberScheduled, nil
+	}
 }
 
 func nodesReady(ctx context.Context, cs kubernetes.Interface) (bool, error) {

@@ -29,6 +29,7 @@ verbs:
   fault NAME    inject a fault (see 'faults'); --node picks the node
   unfault NAME  undo a fault ('all' undoes every fault)
   faults        list the faults
+  nodelocal on|off  run the NodeLocal DNS cache (169.254.20.10) on every node, kubelets pointed at it
   kubeconfig    print the path of the admin kubeconfig
   images        rebuild netsleuth and re-import every lab image into the nodes (lab stays up)
 `
@@ -97,6 +98,14 @@ func dispatch(ctx context.Context, verb string, rest []string, nodeName, set str
 		return nil
 	case "images":
 		return l.reimport(ctx)
+	case "nodelocal":
+		switch {
+		case len(rest) == 1 && rest[0] == "on":
+			return l.fault(ctx, "nodelocal", nodes[0].Name, "")
+		case len(rest) == 1 && rest[0] == "off":
+			return l.unfault(ctx, "nodelocal")
+		}
+		return usageError{"nodelocal takes on or off"}
 	case "fault", "unfault":
 		if len(rest) != 1 {
 			return usageError{verb + " takes one fault name"}

@@ -167,6 +167,9 @@ func (l *lab) writeConfigs(ctx context.Context) error {
 // active kubelet-config fault.
 func (l *lab) writeKubeletConfig(n node) error {
 	over := map[string]any{}
+	if _, ok := l.s.Faults["nodelocal"]; ok {
+		over["clusterDNS"] = []string{nodeLocalDNS.String()}
+	}
 	if f, ok := l.s.Faults["kubelet-config"]; ok && f.Node == n.Name {
 		k, v, _ := strings.Cut(f.Set, "=")
 		var val any

@@ -155,3 +155,25 @@ func TestLabEnforcer(t *testing.T) {
 	withFault(t, "enforcer")
 	eventually(t, 20*time.Second, "a passes with the enforcer stopped", func() (bool, string) { return reach(t, ns, "a", target) })
 }
+
+// TestLabNodeLocal: the NodeLocal DNS mode answers cluster and upstream names
+// on 169.254.20.10 on both nodes, kubelets hand it to new pods, and switching
+// it off removes the address again.
+func TestLabNodeLocal(t *testing.T) {
+	withFault(t, "nodelocal")
+	ns := namespace(t, nil)
+	for _, node := range []string{"nsl-node1", "nsl-node2"} {
+		pod := startPod(t, ns, echoPod("on-"+node, node, nil))
+		resolv, err := execIn(ctxT(t, 10*time.Second), ns, pod.Name, "cat", "/etc/resolv.conf")
+		if err != nil || !strings.Contains(resolv, "nameserver 169.254.20.10") {
+			t.Errorf("%s: pod resolv.conf does not use NodeLocal DNS: %v %s", node, err, resolv)
+		}
+		// busybox nslookup exits 1 when the AAAA half fails: look for the answer.
+		for name, addr := range map[string]string{"kubernetes.default.svc.cluster.local": "10.96.0.1", "ext.netsleuth.test": "192.168.2.10"} {
+			eventually(t, 20*time.Second, node+" resolves "+name+" via 169.254.20.10", func() (bool, string) {
+				out, _ := execIn(ctxT(t, 10*time.Second), ns, pod.Name, "timeout", "4", "nslookup", name, "169.254.20.10")
+				return strings.Contains(out, "Address: "+addr+"\n"), out
+			})
+		}
+	}
+}
