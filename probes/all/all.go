@@ -4,9 +4,11 @@ package all
 
 import (
 	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/dns"
 	"github.com/netsleuth/netsleuth/probes/ipmasq"
 	"github.com/netsleuth/netsleuth/probes/kubelet"
 	"github.com/netsleuth/netsleuth/probes/podcidr"
+	"github.com/netsleuth/netsleuth/probes/podtopod"
 	"github.com/netsleuth/netsleuth/probes/policy"
 	"github.com/netsleuth/netsleuth/probes/runtime"
 	"github.com/netsleuth/netsleuth/probes/services"
@@ -16,6 +18,8 @@ import (
 func Probes() []probes.Probe {
 	return []probes.Probe{
 		ipmasq.New(),   // B
+		podtopod.New(), // B
+		dns.New(),      // C
 		policy.New(),   // D
 		runtime.New(),  // E
 		kubelet.New(),  // F

@@ -1,0 +1,215 @@
+package dns
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/fake"
+	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+	"k8s.io/utils/ptr"
+
+	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/kube/kubetest"
+)
+
+func labTopology() Topology {
+	cf := ParseCorefile(labCorefile)
+	return Topology{
+		Service: &Service{Namespace: SystemNS, Name: ServiceName, ClusterIPs: []string{"10.96.0.10"}},
+		Endpoints: []Endpoint{{IP: "10.244.0.20", Node: "n1", Pod: "coredns-a", Ready: true},
+			{IP: "10.244.1.14", Node: "n2", Pod: "coredns-b", Ready: true}},
+		Pods: []Pod{{Name: "coredns-a", Node: "n1", IP: "10.244.0.20", Ready: true, Phase: "Running"},
+			{Name: "coredns-b", Node: "n2", IP: "10.244.1.14", Ready: true, Phase: "Running"}},
+		Corefile: &cf, CorefileSource: "ConfigMap kube-system/coredns",
+		ProxyMode: "iptables", ProxyModeSource: "test",
+	}
+}
+
+func labNodes() []NodeDNS {
+	return []NodeDNS{{Name: "n1", ClusterDNS: []string{"10.96.0.10"}}, {Name: "n2", ClusterDNS: []string{"10.96.0.10"}}}
+}
+
+func withNodeLocal(t Topology, ready map[string]bool) Topology {
+	t.NodeLocal = NodeLocal{Present: true, Name: NodeLocalName, Addresses: []string{"169.254.20.10", "10.96.0.10"}, Source: "test"}
+	for n, r := range ready {
+		t.NodeLocal.Pods = append(t.NodeLocal.Pods, Pod{Name: "node-local-dns-" + n, Node: n, Ready: r, Phase: "Running"})
+	}
+	return t
+}
+
+func TestAnalyzeHealthy(t *testing.T) {
+	got := Analyze(Input{Topology: labTopology(), Nodes: labNodes()})
+	kubetest.CheckContract(t, got)
+	for _, f := range got {
+		if f.Status != model.StatusPass && f.ID != IDNodeLocal {
+			t.Errorf("healthy: %s %s %s", f.ID, f.Status, f.Title)
+		}
+	}
+	if kubetest.Count(got, IDClusterDNS, model.StatusPass) != 2 || kubetest.Count(got, IDEndpoints, model.StatusPass) != 1 {
+		t.Errorf("want per-node clusterDNS and endpoint passes: %+v", got)
+	}
+}
+
+func TestAnalyzeBrokenHops(t *testing.T) {
+	zero := labTopology()
+	zero.Endpoints, zero.Pods = nil, nil
+	notReady := labTopology()
+	for i := range notReady.Endpoints {
+		notReady.Endpoints[i].Ready, notReady.Pods[i].Ready = false, false
+	}
+	orphan := labTopology()
+	orphan.Endpoints = nil
+	noSvc := labTopology()
+	noSvc.Service = nil
+	noFwd := labTopology()
+	cf := ParseCorefile(".:53 {\n kubernetes cluster.local\n}")
+	noFwd.Corefile = &cf
+	half := labTopology()
+	half.Pods[1].Ready = false
+	badDNS := labNodes()
+	badDNS[1].ClusterDNS = []string{"10.96.0.99"}
+	ipvs := withNodeLocal(labTopology(), map[string]bool{"n1": true, "n2": true})
+	ipvs.ProxyMode = "ipvs"
+	nlDown := withNodeLocal(labTopology(), map[string]bool{"n1": true, "n2": false})
+	nlNodes := labNodes()
+	nlNodes[1].ClusterDNS = []string{"169.254.20.10"}
+	cases := []struct {
+		name      string
+		in        Input
+		id        string
+		status    model.Status
+		subject   string
+		rootCause string
+		fix       string
+	}{
+		{"coredns scaled to zero", Input{Topology: zero, Nodes: labNodes()}, IDNoReadyEndpoints, model.StatusFail, "kube-dns", "0 ready endpoints: no pod", "scale deployment coredns --replicas=2"},
+		{"coredns not ready", Input{Topology: notReady, Nodes: labNodes()}, IDNoReadyEndpoints, model.StatusFail, "kube-dns", "none is Ready", "logs"},
+		{"selector mismatch", Input{Topology: orphan, Nodes: labNodes()}, IDNoReadyEndpoints, model.StatusFail, "kube-dns", "selector", "selector"},
+		{"no service", Input{Topology: noSvc, Nodes: labNodes()}, IDServiceMissing, model.StatusFail, "kube-dns", "no Service", "expose"},
+		{"no upstream", Input{Topology: noFwd, Nodes: labNodes()}, IDNoForward, model.StatusWarn, "coredns", "no forward", "forward ."},
+		{"one pod not ready", Input{Topology: half, Nodes: labNodes()}, IDPodsNotReady, model.StatusWarn, "coredns", "coredns-b", "describe pod coredns-b"},
+		{"clusterDNS unused IP", Input{Topology: labTopology(), Nodes: badDNS}, IDClusterDNSBad, model.StatusFail, "n2", "nameserver 10.96.0.99", "clusterDNS: [10.96.0.10]"},
+		{"ipvs without node-local clusterDNS", Input{Topology: ipvs, Nodes: labNodes()}, IDClusterDNSIPVS, model.StatusWarn, "n1", "IPVS mode", "clusterDNS: [169.254.20.10]"},
+		{"node-local down where kubelet uses it", Input{Topology: nlDown, Nodes: nlNodes}, IDNodeLocalMissing, model.StatusFail, "n2", "169.254.20.10.*not Ready", "node-local-dns"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := Analyze(c.in)
+			kubetest.CheckContract(t, got)
+			f, ok := kubetest.Find(got, c.id, c.subject)
+			if !ok || f.Status != c.status {
+				t.Fatalf("want %s %s on %s; got %+v", c.id, c.status, c.subject, got)
+			}
+			if !regexp.MustCompile(c.rootCause).MatchString(f.RootCause) {
+				t.Errorf("root cause %q does not match %q", f.RootCause, c.rootCause)
+			}
+			if !fixMentions(f, c.fix) {
+				t.Errorf("no fix mentions %q: %+v", c.fix, f.Fixes)
+			}
+		})
+	}
+}
+
+func TestNodeLocalHealthyAndNodeLocalClusterDNS(t *testing.T) {
+	nodes := labNodes()
+	nodes[0].ClusterDNS = []string{"169.254.20.10"}
+	got := Analyze(Input{Topology: withNodeLocal(labTopology(), map[string]bool{"n1": true, "n2": true}), Nodes: nodes})
+	kubetest.CheckContract(t, got)
+	if kubetest.Count(got, IDNodeLocalReady, model.StatusPass) != 2 {
+		t.Errorf("want NodeLocal ready on both nodes: %+v", got)
+	}
+	if f, _ := kubetest.Find(got, IDClusterDNS, "n1"); f.Status != model.StatusPass || !strings.Contains(f.Title, "NodeLocal") {
+		t.Errorf("%+v", f)
+	}
+}
+
+func fixMentions(f model.Finding, s string) bool {
+	for _, x := range f.Fixes {
+		if strings.Contains(x.Description+x.Manifest+strings.Join(x.Commands, "\n"), s) {
+			return true
+		}
+	}
+	return false
+}
+
+func fakeCluster(objs ...any) kubernetes.Interface {
+	ready := true
+	base := []any{
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNS, Name: ServiceName}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10", ClusterIPs: []string{"10.96.0.10"}}},
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNS, Name: "kube-dns-x", Labels: map[string]string{"kubernetes.io/service-name": ServiceName}},
+			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.20"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+				NodeName: ptr.To("n1"), TargetRef: &corev1.ObjectReference{Name: "coredns-a"}}}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNS, Name: "coredns-a", Labels: map[string]string{"k8s-app": "kube-dns"}},
+			Spec: corev1.PodSpec{NodeName: "n1"}, Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.0.20",
+				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNS, Name: "coredns"}, Data: map[string]string{"Corefile": labCorefile}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNS, Name: "kube-proxy"}, Data: map[string]string{"config.conf": "mode: ipvs\n"}},
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNS, Name: NodeLocalName},
+			Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "node-local-dns"}},
+				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "node-cache",
+					Args: []string{"-localip", "169.254.20.10,10.96.0.10", "-conf", "/etc/Corefile"}}}}}}},
+	}
+	var all []any
+	all = append(append(all, base...), objs...)
+	rt := make([]runtime.Object, 0, len(all))
+	for _, o := range all {
+		rt = append(rt, o.(runtime.Object))
+	}
+	return fake.NewClientset(rt...)
+}
+
+func configz(dns map[string]string) func(context.Context, kubernetes.Interface, string) (*kubeletv1beta1.KubeletConfiguration, error) {
+	return func(_ context.Context, _ kubernetes.Interface, node string) (*kubeletv1beta1.KubeletConfiguration, error) {
+		ip, ok := dns[node]
+		if !ok {
+			return nil, errors.New("connection refused")
+		}
+		return &kubeletv1beta1.KubeletConfiguration{ClusterDNS: []string{ip}, ClusterDomain: "cluster.local"}, nil
+	}
+}
+
+func TestRunWithFakeClientset(t *testing.T) {
+	np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "deny-egress"},
+		Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress}}}
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "app", Labels: map[string]string{"kubernetes.io/metadata.name": "app"}}}
+	web := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "app", Name: "web"}, Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.1.5"}}
+	p := probe{configz: configz(map[string]string{"n1": "169.254.20.10"})}
+	rec := &kubetest.Recorder{}
+	if err := p.Run(context.Background(), &probes.Env{Kube: fakeCluster(np, ns, web)}, rec); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.Findings
+	kubetest.CheckContract(t, got)
+	want := []struct {
+		id, subject string
+		status      model.Status
+	}{
+		{IDEndpoints, ServiceName, model.StatusPass},
+		{IDProxyMode, "kube-proxy", model.StatusPass},
+		{IDNodeLocal, NodeLocalName, model.StatusPass},
+		{IDNodeLocalMissing, "n1", model.StatusFail}, // kubelet uses 169.254.20.10, no cache pod
+		{IDClusterDNS, "n2", model.StatusSkip},       // configz unreadable
+		{IDPolicyBlocksDNS, "app/deny-egress", model.StatusFail},
+	}
+	for _, w := range want {
+		if f, ok := kubetest.Find(got, w.id, w.subject); !ok || f.Status != w.status {
+			t.Errorf("want %s %s on %s; got %+v", w.id, w.status, w.subject, f)
+		}
+	}
+	if f, _ := kubetest.Find(got, IDProxyMode, "kube-proxy"); !strings.Contains(f.Title, "ipvs") {
+		t.Errorf("proxy mode: %+v", f)
+	}
+}
