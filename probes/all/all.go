@@ -9,6 +9,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes/kubelet"
 	"github.com/netsleuth/netsleuth/probes/podcidr"
 	"github.com/netsleuth/netsleuth/probes/podtopod"
+	"github.com/netsleuth/netsleuth/probes/podtopod"
 	"github.com/netsleuth/netsleuth/probes/policy"
 	"github.com/netsleuth/netsleuth/probes/runtime"
 	"github.com/netsleuth/netsleuth/probes/services"
@@ -18,6 +19,7 @@ import (
 func Probes() []probes.Probe {
 	return []probes.Probe{
 		ipmasq.New(),   // B
+		podtopod.New(), // B
 		podtopod.New(), // B
 		dns.New(),      // C
 		policy.New(),   // D
