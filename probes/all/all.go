@@ -9,7 +9,6 @@ import (
 	"github.com/netsleuth/netsleuth/probes/kubelet"
 	"github.com/netsleuth/netsleuth/probes/podcidr"
 	"github.com/netsleuth/netsleuth/probes/podtopod"
-	"github.com/netsleuth/netsleuth/probes/podtopod"
 	"github.com/netsleuth/netsleuth/probes/policy"
 	"github.com/netsleuth/netsleuth/probes/runtime"
 	"github.com/netsleuth/netsleuth/probes/services"
