@@ -19,7 +19,6 @@ func Probes() []probes.Probe {
 	return []probes.Probe{
 		ipmasq.New(),   // B
 		podtopod.New(), // B
-		podtopod.New(), // B
 		dns.New(),      // C
 		policy.New(),   // D
 		runtime.New(),  // E
