@@ -1,12 +1,17 @@
 // Package ops holds the operations a netsleuth agent runs inside the cluster:
 // TCP connect, UDP echo, ICMP echo, HTTP GET, reading files under /proc and
-// /proc/sys, the routing table and iptables-save. A probe sends one Request
+// /proc/sys, the routing table, iptables-save and DNS measurements (package
+// dnsquery, equally free of Kubernetes). A probe sends one Request
 // as JSON on the agent's stdin and gets one Response back on stdout. The
 // package is plain Go with no Kubernetes dependency; it imports nothing from
 // the rest of netsleuth, so probes, the agent and tests can all share it.
 package ops
 
-import "time"
+import (
+	"time"
+
+	"github.com/netsleuth/netsleuth/probes/dnsquery"
+)
 
 // Kind names an operation.
 type Kind string
@@ -20,6 +25,7 @@ const (
 	ReadFiles    Kind = "read-files"    // read each of Paths (sysctls, /proc files)
 	Routes       Kind = "routes"        // the IPv4 routing table and the route to Target
 	IPTablesSave Kind = "iptables-save" // the host's iptables-save (node agent only)
+	DNS          Kind = "dns"           // DNS queries per server, name and protocol (package dnsquery)
 )
 
 // Op is one operation of a request.
@@ -36,6 +42,8 @@ type Op struct {
 	TimeoutMs int `json:"timeoutMs,omitempty"`
 	// Table is the iptables table to save ("" for all).
 	Table string `json:"table,omitempty"`
+	// DNS is the measurement a DNS op runs.
+	DNS *dnsquery.Spec `json:"dns,omitempty"`
 }
 
 // DefaultTimeout bounds an attempt whose Op gives no timeout.
@@ -107,6 +115,8 @@ type Result struct {
 	Routes []Route `json:"routes,omitempty"`
 	// Output is a command's output (iptables-save).
 	Output string `json:"output,omitempty"`
+	// DNS is what a DNS op measured.
+	DNS *dnsquery.Result `json:"dns,omitempty"`
 }
 
 // Reached reports whether the operation got an answer from its target.
