@@ -14,11 +14,14 @@ import (
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/kube"
 	"github.com/netsleuth/netsleuth/probes/policy"
 )
 
 type probe struct {
+	// static skips the live half (unit tests of the configuration half).
+	static bool
 	// configz reads a node's kubelet configuration; tests replace it.
 	configz func(ctx context.Context, c kubernetes.Interface, node string) (*kubeletv1beta1.KubeletConfiguration, error)
 }
@@ -33,8 +36,9 @@ func (probe) Info() model.ProbeInfo {
 		Scenario: "C",
 		Description: "Checks the kube-dns Service has ready CoreDNS endpoints, CoreDNS's upstream, kube-proxy's mode, " +
 			"the NodeLocal DNS cache on every node, each kubelet's clusterDNS against all of that, and egress " +
-			"NetworkPolicies that block udp/53; names the broken hop and the fix.",
-		RBAC: []model.Permission{
+			"NetworkPolicies that block udp/53; then queries every hop (NodeLocal cache, kube-dns ClusterIP, each " +
+			"CoreDNS pod, the upstream) over UDP and TCP from an agent pod on each node and names the broken hop.",
+		RBAC: append([]model.Permission{
 			{Resource: "services", Verbs: []string{"get"}},
 			{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}},
 			{Resource: "pods", Verbs: []string{"list"}},
@@ -44,7 +48,8 @@ func (probe) Info() model.ProbeInfo {
 			{Resource: "nodes", Subresource: "proxy", Verbs: []string{"get"}},
 			{Resource: "namespaces", Verbs: []string{"list"}},
 			{Group: "networking.k8s.io", Resource: "networkpolicies", Verbs: []string{"list"}},
-		},
+		}, agent.RBAC...),
+		Inputs:  []model.Input{{Flag: "target", Description: "a DNS name (host or host:port) to resolve as the external name; default " + DefaultExternalName}},
 		Default: true,
 	}
 }
@@ -73,7 +78,10 @@ func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) er
 	for _, f := range Analyze(in) {
 		rec.Finding(f)
 	}
-	return nil
+	if p.static {
+		return nil
+	}
+	return runLive(ctx, env, rec, in)
 }
 
 func (p probe) nodeDNS(ctx context.Context, c kubernetes.Interface, node string) (NodeDNS, error) {
