@@ -168,14 +168,14 @@ func (m *Manager) ensureNamespace(ctx context.Context, privileged bool) error {
 	}
 	if !m.nsCreated {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: m.ns, Labels: labels(m.cfg.RunID, "")}}
-		ns.Labels[psEnforce], ns.Labels[psWarn] = level, "restricted"
+		ns.Labels[psEnforce], ns.Labels[psWarn] = level, level
 		if _, err := m.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating the agent namespace %s: %w", m.ns, err)
 		}
 		m.nsCreated, m.privileged = true, privileged
 		return nil
 	}
-	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:"privileged"}}}`, psEnforce)
+	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:"privileged",%q:"privileged"}}}`, psEnforce, psWarn)
 	if _, err := m.kube.CoreV1().Namespaces().Patch(ctx, m.ns, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
 		return fmt.Errorf("allowing privileged node agents in namespace %s: %w", m.ns, err)
 	}

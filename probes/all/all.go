@@ -5,6 +5,7 @@ package all
 import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/dns"
+	"github.com/netsleuth/netsleuth/probes/external"
 	"github.com/netsleuth/netsleuth/probes/ipmasq"
 	"github.com/netsleuth/netsleuth/probes/kubelet"
 	"github.com/netsleuth/netsleuth/probes/podcidr"
@@ -17,6 +18,7 @@ import (
 // Probes returns a fresh instance of every probe.
 func Probes() []probes.Probe {
 	return []probes.Probe{
+		external.New(), // A
 		ipmasq.New(),   // B
 		podtopod.New(), // B
 		dns.New(),      // C

@@ -1,0 +1,249 @@
+// Package external is the pod-to-external-subnet probe (scenario A, seed
+// 003): every --target is tried from a pod and from the node itself on each
+// node; when the node reaches it and the pod does not, the node's
+// ip_forward, FORWARD chain and nat POSTROUTING are read by a node agent and
+// the one that is wrong is named with its fix.
+package external
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/agent"
+	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/kube"
+)
+
+// ID is the probe's identifier for --probe.
+const ID = "external"
+
+// MaxNodes bounds the nodes tried.
+const MaxNodes = 10
+
+// Target is one address to try.
+type Target struct {
+	Name string // as the user wrote it, with the sampled address for CIDRs
+	Addr netip.Addr
+	Port int    // 0: ICMP and TCP 80
+	Net  string // the CIDR given, or Addr/32
+}
+
+// ParseTargets parses --target values: an IP, IP:port, or a CIDR (sampled:
+// its first host and up to two more spread over it).
+func ParseTargets(vals []string) ([]Target, []string) {
+	var out []Target
+	var bad []string
+	for _, v := range vals {
+		if pf, err := netip.ParsePrefix(v); err == nil && pf.Addr().Is4() {
+			out = append(out, sampleCIDR(pf.Masked())...)
+			continue
+		}
+		host, port := v, 0
+		if h, p, err := net.SplitHostPort(v); err == nil {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 1 || n > 65535 {
+				bad = append(bad, v)
+				continue
+			}
+			host, port = h, n
+		}
+		a, err := netip.ParseAddr(host)
+		if err != nil || !a.Is4() {
+			bad = append(bad, v)
+			continue
+		}
+		out = append(out, Target{Name: v, Addr: a, Port: port, Net: a.String() + "/32"})
+	}
+	return out, bad
+}
+
+func sampleCIDR(pf netip.Prefix) []Target {
+	size := uint32(1) << (32 - pf.Bits())
+	base := pf.Addr().As4()
+	b := uint32(base[0])<<24 | uint32(base[1])<<16 | uint32(base[2])<<8 | uint32(base[3])
+	var out []Target
+	seen := map[uint32]bool{}
+	for _, off := range []uint32{1, size / 2, size - 2} {
+		if size < 4 {
+			off = 0
+		}
+		if seen[off] || off >= size {
+			continue
+		}
+		seen[off] = true
+		v := b + off
+		a := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+		out = append(out, Target{Name: fmt.Sprintf("%s (sample of %s)", a, pf), Addr: a, Net: pf.String()})
+	}
+	return out
+}
+
+// ops is what each end sends to t.
+func (t Target) ops() []ops.Op {
+	port := t.Port
+	if port == 0 {
+		port = 80
+	}
+	return []ops.Op{
+		{Kind: ops.ICMP, Target: t.Addr.String(), Count: 2, TimeoutMs: 1000},
+		{Kind: ops.TCP, Target: t.Addr.String(), Port: port, TimeoutMs: 2000},
+	}
+}
+
+type probe struct{}
+
+// New returns the external probe.
+func New() probes.Probe { return probe{} }
+
+func (probe) Info() model.ProbeInfo {
+	return model.ProbeInfo{
+		ID: ID, Title: "Pods and nodes to external targets", Scenario: "A",
+		Description: "Tries each --target (IP, IP:port or CIDR sample) with ICMP and TCP from a pod and from the node " +
+			"itself (an announced privileged hostNetwork agent) on every node. Node fails: no route or target down. " +
+			"Node OK and pod fails: ip_forward, the FORWARD chain, or no MASQUERADE/SNAT for the pod CIDR, with the fix.",
+		RBAC:   agent.RBAC,
+		Inputs: []model.Input{{Flag: "--target", Description: "external IP, IP:port or CIDR to reach (repeatable).", Required: true}},
+	}
+}
+
+func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
+	targets, bad := ParseTargets(env.Options.Targets)
+	if len(targets) == 0 {
+		rec.Finding(noTargets(bad))
+		return nil
+	}
+	rec.Stage("listing nodes")
+	nodes, err := kube.Nodes(ctx, env.Kube)
+	if err != nil {
+		return err
+	}
+	agent.ReportLeftovers(ctx, env, rec, ID)
+	names, cidrs := pick(nodes)
+	in := Input{PodCIDRs: cidrs, BadTargets: bad}
+	var pods, nodeAgents []probes.Agent
+	var errP, errN error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		var failed []probes.Agent
+		pods, failed, errP = agent.StartPods(ctx, env, rec, probes.AgentPod, names)
+		in.NotStarted = append(in.NotStarted, failed...)
+	})
+	wg.Go(func() {
+		var failed []probes.Agent
+		nodeAgents, failed, errN = agent.StartNodes(ctx, env, rec, "compare the node's own view of the targets with its pods'", names)
+		in.NotStarted = append(in.NotStarted, failed...)
+	})
+	wg.Wait()
+	if errP != nil {
+		return errP
+	}
+	if errN != nil {
+		return errN
+	}
+	rec.Stage(fmt.Sprintf("trying %d target(s) from pods and nodes, and reading node facts", len(targets)))
+	in.Probes, in.Facts, err = tryAll(ctx, env, targets, pods, nodeAgents)
+	if err != nil {
+		return err
+	}
+	for _, f := range Analyze(in) {
+		rec.Finding(f)
+	}
+	if len(bad) > 0 {
+		rec.Finding(noTargets(bad))
+	}
+	return nil
+}
+
+func noTargets(bad []string) model.Finding {
+	f := model.Finding{ID: IDNoTargets, Status: model.StatusSkip, Title: "No --target given: nothing to try"}
+	if len(bad) > 0 {
+		f.Status, f.Title = model.StatusError, "Some --target values are not an IPv4 address, IP:port or CIDR"
+		f.RootCause = "The targets could not be parsed, so they were not tried."
+		f.Evidence = bad
+		f.Fixes = []model.Fix{{Description: "Pass targets like 192.168.2.10, 192.168.2.10:443 or 192.168.2.0/24.",
+			Commands: []string{"netsleuth check --probe external --target 192.168.2.10:80"}}}
+	}
+	return f
+}
+
+// pick chooses up to MaxNodes Ready nodes and returns their pod CIDRs.
+func pick(nodes []corev1.Node) ([]string, map[string][]string) {
+	var names []string
+	cidrs := map[string][]string{}
+	for _, n := range nodes {
+		ready := false
+		for _, c := range n.Status.Conditions {
+			ready = ready || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
+		}
+		if ready && len(names) < MaxNodes {
+			names = append(names, n.Name)
+			cidrs[n.Name] = n.Spec.PodCIDRs
+		}
+	}
+	return names, cidrs
+}
+
+// tryAll sends every target's ops from each pod agent and node agent, and
+// reads the node facts in the same exec, concurrently over agents.
+func tryAll(ctx context.Context, env *probes.Env, ts []Target, pods, nodeAgents []probes.Agent) ([]Probe, map[string]agent.NodeFacts, error) {
+	var req ops.Request
+	for _, t := range ts {
+		req.Ops = append(req.Ops, t.ops()...)
+	}
+	nodeReq := ops.Request{Ops: append(append([]ops.Op{}, req.Ops...), agent.FactsRequest().Ops...)}
+	podRes, nodeRes := map[string][]ops.Result{}, map[string][]ops.Result{}
+	facts := map[string]agent.NodeFacts{}
+	var mu sync.Mutex
+	var firstErr error
+	var wg sync.WaitGroup
+	run := func(a probes.Agent, r ops.Request, node bool) {
+		resp, err := env.Agents.Exec(ctx, a, r)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			firstErr = err
+			return
+		}
+		if !node {
+			podRes[a.Node] = resp.Results
+			return
+		}
+		n := len(req.Ops)
+		nodeRes[a.Node] = resp.Results[:n]
+		facts[a.Node] = agent.FactsFrom(a.Node, ops.Response{Results: resp.Results[n:]})
+	}
+	for _, a := range pods {
+		wg.Go(func() { run(a, req, false) })
+	}
+	for _, a := range nodeAgents {
+		wg.Go(func() { run(a, nodeReq, true) })
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, nil, firstErr
+	}
+	nodeAg := map[string]probes.Agent{}
+	for _, a := range nodeAgents {
+		nodeAg[a.Node] = a
+	}
+	var out []Probe
+	for _, p := range pods {
+		na, ok := nodeAg[p.Node]
+		if !ok {
+			continue
+		}
+		for i, t := range ts {
+			out = append(out, Probe{Node: p.Node, Target: t, Pod: p, NodeAg: na,
+				FromPod: podRes[p.Node][2*i : 2*i+2], FromNode: nodeRes[p.Node][2*i : 2*i+2]})
+		}
+	}
+	return out, facts, nil
+}
