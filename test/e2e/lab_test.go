@@ -164,10 +164,10 @@ func TestLabNodeLocal(t *testing.T) {
 	ns := namespace(t, nil)
 	for _, node := range []string{"nsl-node1", "nsl-node2"} {
 		pod := startPod(t, ns, echoPod("on-"+node, node, nil))
-		resolv, err := execIn(ctxT(t, 10*time.Second), ns, pod.Name, "cat", "/etc/resolv.conf")
-		if err != nil || !strings.Contains(resolv, "nameserver 169.254.20.10") {
-			t.Errorf("%s: pod resolv.conf does not use NodeLocal DNS: %v %s", node, err, resolv)
-		}
+		eventually(t, 10*time.Second, node+": pod resolv.conf uses NodeLocal DNS", func() (bool, string) {
+			out, err := execIn(ctxT(t, 10*time.Second), ns, pod.Name, "cat", "/etc/resolv.conf")
+			return err == nil && strings.Contains(out, "nameserver 169.254.20.10"), out
+		})
 		// busybox nslookup exits 1 when the AAAA half fails: look for the answer.
 		for name, addr := range map[string]string{"kubernetes.default.svc.cluster.local": "10.96.0.1", "ext.netsleuth.test": "192.168.2.10"} {
 			eventually(t, 20*time.Second, node+" resolves "+name+" via 169.254.20.10", func() (bool, string) {
