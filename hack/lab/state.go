@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -71,12 +72,32 @@ func (l *lab) save() error {
 	return os.WriteFile(l.p.State(), b, 0o644)
 }
 
+// takeOver tears down a lab left by another checkout whose processes are
+// all gone (a killed session, a deleted clone); a live one is refused.
+func (l *lab) takeOver(otherLab string) error {
+	other := &lab{p: l.p}
+	other.p.Lab = otherLab
+	_ = other.load()
+	for _, name := range other.procNames() {
+		if pid, ok := other.alive(name); ok {
+			return fmt.Errorf("another netsleuth lab is running from %s (%s, pid %d): run 'go run ./hack/lab down' there first", otherLab, name, pid)
+		}
+	}
+	if pids := other.pidsReferencing(otherLab); len(pids) > 0 {
+		return fmt.Errorf("another netsleuth lab is running from %s (pids %v): run 'go run ./hack/lab down' there first", otherLab, pids)
+	}
+	step("a lab left by %s has no live process: tearing its remains down", otherLab)
+	return other.down(context.Background())
+}
+
 // claim makes sure no other checkout's lab runs on this machine (addresses
 // and namespace names are fixed) and records this one as the owner.
 func (l *lab) claim() error {
 	owner := filepath.Join(l.p.Run, "owner")
 	if b, err := os.ReadFile(owner); err == nil && string(b) != l.p.Lab {
-		return fmt.Errorf("another netsleuth lab is running from %s: run 'go run ./hack/lab down' there first", string(b))
+		if err := l.takeOver(string(b)); err != nil {
+			return err
+		}
 	}
 	if err := os.MkdirAll(l.p.Run, 0o755); err != nil {
 		return err
