@@ -60,3 +60,9 @@ func TestParseCorefile(t *testing.T) {
 		t.Errorf("zones from the server block key: %v", z)
 	}
 }
+
+func TestUniqueAddresses(t *testing.T) {
+	if got := unique(ParseCorefile(nodeLocalCorefile).Binds()); !slices.Equal(got, []string{"169.254.20.10", "10.96.0.10"}) {
+		t.Errorf("%v", got)
+	}
+}

@@ -184,6 +184,7 @@ func discoverNodeLocal(ctx context.Context, c kubernetes.Interface, notes *[]str
 	if len(nl.Addresses) == 0 {
 		nl.Addresses, nl.Source = []string{DefaultNodeLocal}, "default (no -localip flag or bind directive found)"
 	}
+	nl.Addresses = unique(nl.Addresses)
 	sel, err := metav1.LabelSelectorAsSelector(ds.Spec.Selector)
 	if err != nil {
 		*notes = append(*notes, "node-local-dns selector: "+err.Error())
@@ -265,4 +266,17 @@ func readProxyMode(ctx context.Context, c kubernetes.Interface, node string) (st
 		return "", err
 	}
 	return strings.ToLower(strings.TrimSpace(string(raw))), nil
+}
+
+// unique drops repeated strings, keeping the first of each.
+func unique(ss []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range ss {
+		if s = strings.TrimSpace(s); s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }

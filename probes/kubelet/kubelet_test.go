@@ -247,6 +247,13 @@ func TestRunForbiddenReturnsTheError(t *testing.T) {
 	if !apierrors.IsForbidden(err) || len(rec.Findings) != 0 {
 		t.Fatalf("want the forbidden error for the runner, got %v and %d findings", err, len(rec.Findings))
 	}
+	// client-go sometimes cannot decode the proxy's denial: restate it.
+	opaque := apierrors.NewForbidden(schema.GroupResource{Resource: "nodes"}, "nsl-node1", errors.New("unknown"))
+	p = probe{configz: fakeConfigz(nil, opaque)}
+	err = p.Run(context.Background(), &probes.Env{Kube: labCluster()}, &kubetest.Recorder{})
+	if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), `cannot get resource "nodes/proxy" at the cluster scope`) {
+		t.Errorf("denial not restated: %v", err)
+	}
 }
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }

@@ -10,8 +10,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 
+	authnv1 "k8s.io/api/authentication/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 
@@ -79,7 +84,7 @@ func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) er
 		case kube.Forbidden(err):
 			// nodes/proxy is granted cluster-wide or not at all: the runner
 			// turns this into one error finding with the missing permission.
-			return err
+			return proxyForbidden(ctx, env.Kube, n.Name, err)
 		case err != nil:
 			nd.ConfigErr = err.Error()
 		default:
@@ -95,6 +100,21 @@ func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) er
 		rec.Finding(f)
 	}
 	return nil
+}
+
+// proxyForbidden restates a configz denial in the API server's own words
+// when client-go could not decode them ("unknown (get nodes ...)"), so the
+// runner can name the permission and the user.
+func proxyForbidden(ctx context.Context, c kubernetes.Interface, node string, err error) error {
+	if strings.Contains(err.Error(), "cannot get resource") {
+		return err
+	}
+	user := ""
+	if r, rerr := c.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authnv1.SelfSubjectReview{}, metav1.CreateOptions{}); rerr == nil {
+		user = r.Status.UserInfo.Username
+	}
+	return apierrors.NewForbidden(schema.GroupResource{Resource: "nodes/proxy"}, node,
+		fmt.Errorf("User %q cannot get resource \"nodes/proxy\" at the cluster scope, which reading the kubelet's configz needs (%v)", user, err))
 }
 
 // generic turns the typed configuration back into the JSON object configz
