@@ -175,7 +175,7 @@ func runIPTablesSave(ctx context.Context, o Op, hostRoot string) Result {
 	}
 	bin := ""
 	for _, c := range iptablesSaveCandidates {
-		if _, err := os.Stat(filepath.Join(hostRoot, c)); err == nil {
+		if _, err := os.Lstat(filepath.Join(hostRoot, c)); err == nil { // a symlink resolves inside the chroot
 			bin = c
 			break
 		}
