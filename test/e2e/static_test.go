@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -11,12 +12,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
+
+	"github.com/netsleuth/netsleuth/model"
 )
 
 // TestCheckHealthyLab: on the healthy lab every default probe reports, the
 // report keeps the schema contract, and nothing fails.
 func TestCheckHealthyLab(t *testing.T) {
-	r, code := check(t)
+	r, code := check(t, agentFlags...)
 	if code != 0 {
 		t.Errorf("exit %d on a healthy cluster, want 0", code)
 	}
@@ -30,7 +33,7 @@ func TestCheckHealthyLab(t *testing.T) {
 			t.Errorf("healthy lab: %s %s %v: %s", f.ID, f.Status, f.Subject, f.RootCause)
 		}
 	}
-	for _, p := range []string{"runtime", "podcidr", "services", "ipmasq"} {
+	for _, p := range defaultProbes(t) {
 		if byProbe[p] == 0 {
 			t.Errorf("probe %s reported nothing", p)
 		}
@@ -40,6 +43,29 @@ func TestCheckHealthyLab(t *testing.T) {
 		find(t, r, want{id: "podcidr.node", status: "pass", subject: node})
 	}
 	find(t, r, want{id: "services.ok", status: "pass", subject: "Service/kube-system/kube-dns"})
+}
+
+// defaultProbes lists the IDs of the probes a bare run executes.
+func defaultProbes(t *testing.T) []string {
+	t.Helper()
+	out, stderr, code := netsleuthCmd(t, "probes", "-o", "json")
+	if code != 0 {
+		t.Fatalf("netsleuth probes: exit %d: %s", code, stderr)
+	}
+	var infos []model.ProbeInfo
+	if err := json.Unmarshal([]byte(out), &infos); err != nil {
+		t.Fatalf("netsleuth probes -o json: %v", err)
+	}
+	var ids []string
+	for _, p := range infos {
+		if p.Default {
+			ids = append(ids, p.ID)
+		}
+	}
+	if len(ids) < 5 {
+		t.Fatalf("only %d default probes: %v", len(ids), ids)
+	}
+	return ids
 }
 
 // TestRuntimeDockerSocketMount: a Deployment mounting docker.sock on a
