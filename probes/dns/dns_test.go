@@ -202,7 +202,7 @@ func TestRunWithFakeClientset(t *testing.T) {
 		{IDNodeLocal, NodeLocalName, model.StatusPass},
 		{IDNodeLocalMissing, "n1", model.StatusFail}, // kubelet uses 169.254.20.10, no cache pod
 		{IDClusterDNS, "n2", model.StatusSkip},       // configz unreadable
-		{IDPolicyBlocksDNS, "app/deny-egress", model.StatusFail},
+		{IDPolicyBlocksDNS, "deny-egress", model.StatusFail},
 	}
 	for _, w := range want {
 		if f, ok := kubetest.Find(got, w.id, w.subject); !ok || f.Status != w.status {

@@ -101,6 +101,15 @@ func (e *Engine) egressAdmitsPort(src int, q Port) bool {
 	return false
 }
 
+// localNames strips the "ns/" prefix from policy keys of namespace ns.
+func localNames(ns string, keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = strings.TrimPrefix(k, ns+"/")
+	}
+	return out
+}
+
 func (e *Engine) dnsFinding(ns string, pods []int, dns []int) model.Finding {
 	policies := map[string]bool{}
 	var sample []string
@@ -132,7 +141,7 @@ func (e *Engine) dnsFinding(ns string, pods []int, dns []int) model.Finding {
 	return model.Finding{
 		ID: "policy.blocks-dns", Status: model.StatusFail,
 		Title:   fmt.Sprintf("egress policies in %s block DNS", ns),
-		Subject: &model.Subject{Kind: "NetworkPolicy", Namespace: ns, Name: strings.Join(names, ",")},
+		Subject: &model.Subject{Kind: "NetworkPolicy", Namespace: ns, Name: strings.Join(localNames(ns, names), ",")},
 		RootCause: fmt.Sprintf("%s isolate egress of pods in %s and no egress rule admits udp/53 and tcp/53 to the cluster DNS, so name lookups time out.",
 			strings.Join(names, ", "), ns),
 		Evidence: evidence,
