@@ -48,6 +48,7 @@ func (o *CheckOptions) prepare(ctx context.Context) (*probes.Env, model.Cluster,
 	if err != nil {
 		return nil, cluster, err
 	}
+	o.stats.wrap(cfg)
 	kube, err := kubernetes.NewForConfig(rest.CopyConfig(cfg))
 	if err != nil {
 		return nil, cluster, usageErrorf("cannot build a Kubernetes client for %s: %v", cluster.Server, err)
@@ -78,6 +79,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	defer o.stats.print(o.ErrOut)
 	defer o.closeAgents(env)
 	out, closeOut, err := o.output()
 	if err != nil {

@@ -20,6 +20,8 @@ type CheckOptions struct {
 	genericiooptions.IOStreams
 	ConfigFlags *genericclioptions.ConfigFlags
 
+	stats apiStats // API request counter for benchmarks (NETSLEUTH_API_STATS)
+
 	ProbeIDs          []string
 	Output            string
 	OutputFile        string
@@ -32,6 +34,8 @@ type CheckOptions struct {
 	Agent             AgentOptions
 	MaxPairs          int
 	MetadataAddress   string
+	Service           string
+	PortProfile       string
 
 	name      string                // command name for messages: netsleuth or kubectl netsleuth
 	catalogue func() []probes.Probe // every probe the binary has
@@ -69,6 +73,8 @@ func (o *CheckOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.To, "to", "", "destination of a policy question: `namespace/pod[:port[/proto]]`")
 	fs.IntVar(&o.MaxPairs, "max-pairs", 0, "most cross-node pod pairs pod-to-pod tests; larger clusters are sampled (0: the probe's default)")
 	fs.StringVar(&o.MetadataAddress, "metadata-address", "", "cloud metadata `host:port` the exposure probe tries from a pod (default 169.254.169.254:80)")
+	fs.StringVar(&o.Service, "service", "", "Service pod-to-service tests: `namespace/name` (default: a temporary Service in front of the agents)")
+	fs.StringVar(&o.PortProfile, "port-profile", "", "node port profile node-ports checks: `name` from assets/node-ports.yaml (default kubeadm)")
 	o.Agent.AddFlags(fs)
 }
 
@@ -158,5 +164,6 @@ func (o *CheckOptions) runnerOptions() probes.RunnerOptions {
 }
 
 func (o *CheckOptions) env() probes.Options {
-	return probes.Options{Targets: o.Targets, From: o.From, To: o.To, MaxPairs: o.MaxPairs, MetadataAddress: o.MetadataAddress}
+	return probes.Options{Targets: o.Targets, From: o.From, To: o.To, MaxPairs: o.MaxPairs, MetadataAddress: o.MetadataAddress,
+		Service: o.Service, PortProfile: o.PortProfile}
 }
