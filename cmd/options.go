@@ -31,6 +31,7 @@ type CheckOptions struct {
 	ExitZeroOnFailure bool
 	Targets           []string
 	From, To          string
+	PolicyLive        string
 	Agent             AgentOptions
 	MaxPairs          int
 	MetadataAddress   string
@@ -71,6 +72,7 @@ func (o *CheckOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.Targets, "target", nil, "external `target` for reachability probes: IP, CIDR or host:port (repeatable)")
 	fs.StringVar(&o.From, "from", "", "source pod of a policy question: `namespace/pod`")
 	fs.StringVar(&o.To, "to", "", "destination of a policy question: `namespace/pod[:port[/proto]]`")
+	fs.StringVar(&o.PolicyLive, "policy-live", "standin", "verify a --from/--to policy answer with real traffic: `mode` standin (a never-ready pod with the source's labels on its node), ephemeral (a container added to the source pod) or off")
 	fs.IntVar(&o.MaxPairs, "max-pairs", 0, "most cross-node pod pairs pod-to-pod tests; larger clusters are sampled (0: the probe's default)")
 	fs.StringVar(&o.MetadataAddress, "metadata-address", "", "cloud metadata `host:port` the exposure probe tries from a pod (default 169.254.169.254:80)")
 	fs.StringVar(&o.Service, "service", "", "Service pod-to-service tests: `namespace/name` (default: a temporary Service in front of the agents)")
@@ -124,6 +126,11 @@ func (o *CheckOptions) Validate() error {
 	if err := o.Agent.validate(); err != nil {
 		return err
 	}
+	switch o.PolicyLive {
+	case "standin", "ephemeral", "off":
+	default:
+		return usageErrorf("--policy-live must be standin, ephemeral or off (got %q)", o.PolicyLive)
+	}
 	if o.Parallel < 1 {
 		return usageErrorf("--parallel must be at least 1 (got %d)", o.Parallel)
 	}
@@ -164,6 +171,6 @@ func (o *CheckOptions) runnerOptions() probes.RunnerOptions {
 }
 
 func (o *CheckOptions) env() probes.Options {
-	return probes.Options{Targets: o.Targets, From: o.From, To: o.To, MaxPairs: o.MaxPairs, MetadataAddress: o.MetadataAddress,
+	return probes.Options{Targets: o.Targets, From: o.From, To: o.To, PolicyLive: o.PolicyLive, MaxPairs: o.MaxPairs, MetadataAddress: o.MetadataAddress,
 		Service: o.Service, PortProfile: o.PortProfile}
 }

@@ -52,10 +52,19 @@ type Options struct {
 	// From and To name the two ends of a policy question: "ns/pod", and for
 	// To an optional ":port" or ":port/proto".
 	From, To string
+	// PolicyLive is how the policy probe verifies a --from/--to answer with
+	// real traffic: "standin" (also ""), "ephemeral" or "off".
+	PolicyLive string
 	// MaxPairs bounds the pod-to-pod matrix (ordered cross-node pairs);
 	// larger clusters are sampled. Zero means the probe's default.
 	MaxPairs int
 	// MetadataAddress is the cloud metadata endpoint (host:port) the
 	// exposure probe tries from a pod; "" means 169.254.169.254:80.
 	MetadataAddress string
+	// Service is the Service ("namespace/name") pod-to-service tests; ""
+	// means a temporary Service in front of the run's pod agents.
+	Service string
+	// PortProfile names the node-ports profile (assets/node-ports.yaml);
+	// "" means the default profile.
+	PortProfile string
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes/kubelet"
 	"github.com/netsleuth/netsleuth/probes/podcidr"
 	"github.com/netsleuth/netsleuth/probes/podtopod"
+	"github.com/netsleuth/netsleuth/probes/podtoservice"
 	"github.com/netsleuth/netsleuth/probes/policy"
 	"github.com/netsleuth/netsleuth/probes/runtime"
 	"github.com/netsleuth/netsleuth/probes/services"
@@ -18,14 +19,15 @@ import (
 // Probes returns a fresh instance of every probe.
 func Probes() []probes.Probe {
 	return []probes.Probe{
-		external.New(), // A
-		ipmasq.New(),   // B
-		podtopod.New(), // B
-		dns.New(),      // C
-		policy.New(),   // D
-		runtime.New(),  // E
-		kubelet.New(),  // F
-		podcidr.New(),  // H
-		services.New(), // L
+		external.New(),     // A
+		ipmasq.New(),       // B
+		podtopod.New(),     // B
+		dns.New(),          // C
+		policy.New(),       // D
+		runtime.New(),      // E
+		kubelet.New(),      // F
+		podcidr.New(),      // H
+		services.New(),     // L
+		podtoservice.New(), // L
 	}
 }

@@ -1,0 +1,206 @@
+// Package podtoservice is the pod-to-service probe (scenario L, traffic
+// half): pod agents on every node connect to a Service's ClusterIP, to each
+// node's NodePort and, for comparison, straight to its endpoints. A Service
+// path that fails where the endpoints answer is kube-proxy's: a node agent
+// reads that node's nat table and says whether its rules are gone, stale, or
+// present but bypassed, with the fix.
+package podtoservice
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/agent"
+	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/kube"
+)
+
+// ID is the probe's identifier for --probe.
+const ID = "pod-to-service"
+
+// Bounds of one run.
+const (
+	MaxNodes    = 10
+	MaxBackends = 10
+	rounds      = 3                       // attempts before a failure counts (kube-proxy may lag a new Service)
+	roundPause  = 1500 * time.Millisecond // between attempts
+)
+
+type probe struct{}
+
+// New returns the pod-to-service probe.
+func New() probes.Probe { return probe{} }
+
+func (probe) Info() model.ProbeInfo {
+	rbac := append(slices.Clone(agent.RBAC),
+		model.Permission{Resource: "services", Verbs: []string{"create", "delete", "get"}},
+		model.Permission{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}},
+		model.Permission{Resource: "configmaps", Verbs: []string{"get"}})
+	return model.ProbeInfo{
+		ID: ID, Title: "Pod to Service: ClusterIP and NodePort from every node", Scenario: "L",
+		Description: "Puts a temporary NodePort Service in front of the run's pod agents (or uses --service), then from a pod " +
+			"on every node connects to its ClusterIP, to every node's NodePort and straight to each endpoint. Where the " +
+			"Service fails but the endpoints answer, an announced node agent reads that node's nat table and names " +
+			"kube-proxy's state (rules gone, Service not programmed, bypassed) with the fix.",
+		RBAC:    rbac,
+		Inputs:  []model.Input{{Flag: "--service", Description: "Service to test as namespace/name (default: a temporary one)."}},
+		Default: true,
+	}
+}
+
+func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
+	if env.Agents == nil {
+		return agent.ErrNoAgents
+	}
+	rec.Stage("listing nodes")
+	all, err := kube.Nodes(ctx, env.Kube)
+	if err != nil {
+		return err
+	}
+	agent.ReportLeftovers(ctx, env, rec, ID)
+	in := Input{Nodes: readyNodes(all)}
+	pods, failed, err := agent.StartPods(ctx, env, rec, probes.AgentPod, nodeNames(in.Nodes))
+	if err != nil {
+		return err
+	}
+	in.NotStarted = failed
+	svc, bad, err := service(ctx, env, rec, len(pods))
+	if err != nil {
+		return err
+	}
+	if bad != nil {
+		rec.Finding(*bad)
+		return nil
+	}
+	in.Service = svc
+	in.Proxy = proxyInfo(ctx, env)
+	if len(svc.Backends) > 0 {
+		rec.Stage(fmt.Sprintf("connecting to %s's ClusterIP, NodePorts and endpoints from %d pod(s)", svc.Ref(), len(pods)))
+		if in.Sources, err = measure(ctx, env, in, pods); err != nil {
+			return err
+		}
+	}
+	if failing := FailingNodes(in); len(failing) > 0 {
+		nodeAgents, nf, err := agent.StartNodes(ctx, env, rec, "read kube-proxy's rules where the Service fails", failing)
+		if err != nil {
+			return err
+		}
+		in.NotStarted = append(in.NotStarted, nf...)
+		rec.Stage("reading kube-proxy's rules")
+		in.Facts = agent.GatherFacts(ctx, env, nodeAgents)
+	}
+	for _, f := range Analyze(in) {
+		rec.Finding(f)
+	}
+	return nil
+}
+
+// readyNodes returns up to MaxNodes Ready nodes with their InternalIP, by name.
+func readyNodes(all []corev1.Node) []Node {
+	var out []Node
+	for _, n := range all {
+		ready := false
+		for _, c := range n.Status.Conditions {
+			ready = ready || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
+		}
+		if !ready {
+			continue
+		}
+		nd := Node{Name: n.Name}
+		for _, a := range n.Status.Addresses {
+			if a.Type == corev1.NodeInternalIP && nd.IP == "" {
+				nd.IP = a.Address
+			}
+		}
+		out = append(out, nd)
+	}
+	slices.SortFunc(out, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
+	return out[:min(len(out), MaxNodes)]
+}
+
+func nodeNames(ns []Node) []string {
+	out := make([]string, len(ns))
+	for i, n := range ns {
+		out[i] = n.Name
+	}
+	return out
+}
+
+// request is what the pod agent sends: the ClusterIP, every endpoint, every
+// node's NodePort. The temporary Service answers HTTP naming its backend.
+func request(in Input) ops.Request {
+	s := in.Service
+	op := func(target string, port int) ops.Op {
+		if s.Temporary {
+			return ops.Op{Kind: ops.HTTP, Target: target, Port: port, Path: "/", TimeoutMs: 2000}
+		}
+		return ops.Op{Kind: ops.TCP, Target: target, Port: port, TimeoutMs: 2000}
+	}
+	req := ops.Request{Ops: []ops.Op{op(s.ClusterIP, s.Port)}}
+	for _, b := range s.Backends {
+		req.Ops = append(req.Ops, op(b.IP, b.Port))
+	}
+	if s.NodePort > 0 {
+		for _, n := range in.Nodes {
+			req.Ops = append(req.Ops, op(n.IP, s.NodePort))
+		}
+	}
+	return req
+}
+
+// measure runs the request from every pod agent; a source with a failure
+// tries again (kube-proxy programs a new Service within a second or two).
+func measure(ctx context.Context, env *probes.Env, in Input, pods []probes.Agent) ([]Source, error) {
+	req := request(in)
+	out := make([]Source, len(pods))
+	errs := make([]error, len(pods))
+	var wg sync.WaitGroup
+	for i, a := range pods {
+		wg.Go(func() {
+			for round := range rounds {
+				if round > 0 {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(roundPause):
+					}
+				}
+				resp, err := env.Agents.Exec(ctx, a, req)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				out[i] = source(in, a, resp.Results)
+				if !slices.ContainsFunc(resp.Results, func(r ops.Result) bool { return !Reached(r) }) {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func source(in Input, a probes.Agent, rs []ops.Result) Source {
+	nb := len(in.Service.Backends)
+	s := Source{Agent: a, ClusterIP: rs[0], Direct: rs[1 : 1+nb], NodePorts: map[string]ops.Result{}}
+	if in.Service.NodePort > 0 {
+		for i, n := range in.Nodes {
+			s.NodePorts[n.Name] = rs[1+nb+i]
+		}
+	}
+	return s
+}

@@ -1,0 +1,220 @@
+package podtoservice
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+
+	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/agent"
+)
+
+// EndpointsTimeout bounds the wait for the temporary Service's endpoints.
+const EndpointsTimeout = 20 * time.Second
+
+// service returns the Service under test: --service, or a temporary one in
+// front of the pod agents. A Service that cannot be used is a finding.
+func service(ctx context.Context, env *probes.Env, rec probes.Recorder, agents int) (Service, *model.Finding, error) {
+	if env.Options.Service != "" {
+		return userService(ctx, env, rec, env.Options.Service)
+	}
+	if agents == 0 {
+		return Service{}, nil, nil
+	}
+	svc, err := createService(ctx, env, rec)
+	if err != nil {
+		return Service{}, nil, err
+	}
+	rec.Stage(fmt.Sprintf("waiting for the endpoints of Service %s", svc.Ref()))
+	wctx, cancel := context.WithTimeout(ctx, EndpointsTimeout)
+	defer cancel()
+	_ = wait.PollUntilContextCancel(wctx, 300*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		bs, err := backends(ctx, env, svc)
+		if err != nil {
+			return false, err
+		}
+		svc.Backends = bs
+		return len(bs) >= agents, nil
+	})
+	if ctx.Err() != nil {
+		return svc, nil, context.Cause(ctx)
+	}
+	return svc, nil, nil
+}
+
+// TempName is the temporary Service's name for a run.
+func TempName(runID string) string {
+	n := "netsleuth-svc-" + strings.ToLower(runID)
+	return n[:min(len(n), 63)]
+}
+
+// createService creates a NodePort Service selecting the run's pod agents,
+// labelled so `netsleuth cleanup` finds it, and deletes it after the probe.
+func createService(ctx context.Context, env *probes.Env, rec probes.Recorder) (Service, error) {
+	ns := env.Agents.Namespace()
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: TempName(env.RunID), Namespace: ns,
+			Labels: map[string]string{agent.LabelManagedBy: agent.ManagedBy, agent.LabelRunID: env.RunID}},
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeNodePort,
+			Selector: map[string]string{agent.LabelRunID: env.RunID, agent.LabelKind: string(probes.AgentPod)},
+			Ports: []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80,
+				TargetPort: intstr.FromInt32(agent.HTTPPort)}},
+		},
+	}
+	rec.Stage(fmt.Sprintf("creating the temporary NodePort Service %s/%s in front of the pod agents", ns, svc.Name))
+	created, err := env.Kube.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		created, err = env.Kube.CoreV1().Services(ns).Get(ctx, svc.Name, metav1.GetOptions{})
+	}
+	if err != nil {
+		return Service{}, fmt.Errorf("creating the temporary Service %s/%s: %w", ns, svc.Name, err)
+	}
+	rec.Cleanup(func(ctx context.Context) error {
+		err := env.Kube.CoreV1().Services(ns).Delete(ctx, svc.Name, metav1.DeleteOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	})
+	return fromService(created, true), nil
+}
+
+// fromService describes the first TCP port of s.
+func fromService(s *corev1.Service, temporary bool) Service {
+	out := Service{Namespace: s.Namespace, Name: s.Name, ClusterIP: s.Spec.ClusterIP, Temporary: temporary}
+	for _, p := range s.Spec.Ports {
+		if p.Protocol == corev1.ProtocolTCP || p.Protocol == "" {
+			out.PortName, out.Port, out.NodePort = p.Name, int(p.Port), int(p.NodePort)
+			break
+		}
+	}
+	return out
+}
+
+// userService reads the Service --service names and its ready endpoints.
+func userService(ctx context.Context, env *probes.Env, rec probes.Recorder, ref string) (Service, *model.Finding, error) {
+	ns, name, ok := strings.Cut(ref, "/")
+	if !ok || ns == "" || name == "" {
+		return Service{}, unusable(ref, "--service must be namespace/name", "netsleuth check --probe pod-to-service --service default/my-service"), nil
+	}
+	rec.Stage("reading Service " + ref)
+	s, err := env.Kube.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return Service{}, unusable(ref, "Service "+ref+" does not exist", "kubectl get services -A"), nil
+	}
+	if err != nil {
+		return Service{}, nil, err
+	}
+	svc := fromService(s, false)
+	switch {
+	case s.Spec.ClusterIP == "" || s.Spec.ClusterIP == corev1.ClusterIPNone:
+		return svc, unusable(ref, "Service "+ref+" is headless (clusterIP: None): kube-proxy does not handle it", "netsleuth check --probe dns"), nil
+	case svc.Port == 0:
+		return svc, unusable(ref, "Service "+ref+" has no TCP port", "kubectl -n "+ns+" get service "+name+" -o yaml"), nil
+	}
+	svc.Backends, err = backends(ctx, env, svc)
+	return svc, nil, err
+}
+
+func unusable(ref, why, cmd string) *model.Finding {
+	ns, name, _ := strings.Cut(ref, "/")
+	return &model.Finding{ID: IDBadService, Status: model.StatusError, Subject: &model.Subject{Kind: "Service", Namespace: ns, Name: name},
+		Title: "The Service to test cannot be used: " + why, RootCause: why + ", so no Service traffic was sent.",
+		Fixes: []model.Fix{{Description: "Pick a ClusterIP Service with a TCP port, or leave --service out to use a temporary one:", Commands: []string{cmd}}}}
+}
+
+// backends lists the ready endpoints of svc's port from its EndpointSlices.
+func backends(ctx context.Context, env *probes.Env, svc Service) ([]Backend, error) {
+	sl, err := env.Kube.DiscoveryV1().EndpointSlices(svc.Namespace).List(ctx,
+		metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc.Name})
+	if err != nil {
+		return nil, fmt.Errorf("listing the EndpointSlices of %s: %w", svc.Ref(), err)
+	}
+	return Backends(sl.Items, svc.PortName), nil
+}
+
+// Backends returns up to MaxBackends ready endpoints serving the port named
+// portName, one per address.
+func Backends(eps []discoveryv1.EndpointSlice, portName string) []Backend {
+	var out []Backend
+	seen := map[string]bool{}
+	for _, sl := range eps {
+		port := 0
+		for _, p := range sl.Ports {
+			if p.Port != nil && (p.Name == nil && portName == "" || p.Name != nil && *p.Name == portName) {
+				port = int(*p.Port)
+			}
+		}
+		if port == 0 {
+			continue
+		}
+		for _, e := range sl.Endpoints {
+			if (e.Conditions.Ready != nil && !*e.Conditions.Ready) || len(e.Addresses) == 0 || seen[e.Addresses[0]] {
+				continue
+			}
+			seen[e.Addresses[0]] = true
+			b := Backend{IP: e.Addresses[0], Port: port}
+			if e.NodeName != nil {
+				b.Node = *e.NodeName
+			}
+			if len(out) < MaxBackends {
+				out = append(out, b)
+			}
+		}
+	}
+	return out
+}
+
+// proxyInfo reads kube-proxy's mode from the kubeadm ConfigMap or its pods'
+// flags, and which pod runs on which node.
+func proxyInfo(ctx context.Context, env *probes.Env) Proxy {
+	p := Proxy{Pods: map[string]string{}, Source: "no kube-proxy ConfigMap or pods: assumed iptables, checked in the node's rules"}
+	if cm, err := env.Kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{}); err == nil {
+		if m := ModeFromConfig(cm.Data["config.conf"]); m != "" {
+			p.Mode, p.Source = m, "ConfigMap kube-system/kube-proxy"
+		}
+	}
+	pods, err := env.Kube.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-proxy"})
+	if err != nil {
+		return p
+	}
+	for _, pod := range pods.Items {
+		p.Pods[pod.Spec.NodeName] = pod.Name
+		for _, c := range pod.Spec.Containers {
+			for _, a := range append(append([]string{}, c.Command...), c.Args...) {
+				if m, ok := strings.CutPrefix(a, "--proxy-mode="); ok && p.Mode == "" {
+					p.Mode, p.Source = m, "pod "+pod.Name+" flags"
+				}
+			}
+		}
+	}
+	if p.Mode == "" && len(p.Pods) > 0 {
+		p.Source = "kube-proxy pods without --proxy-mode and no ConfigMap: assumed iptables"
+	}
+	return p
+}
+
+// ModeFromConfig reads `mode:` from a KubeProxyConfiguration; "" means the
+// default (iptables on Linux).
+func ModeFromConfig(conf string) string {
+	for _, l := range strings.Split(conf, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "mode:"); ok {
+			v = strings.Trim(strings.TrimSpace(v), `"'`)
+			if v == "" {
+				return "iptables"
+			}
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,63 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// assertNoServiceLeft fails when a Service netsleuth made survives its run.
+func assertNoServiceLeft(t *testing.T) {
+	t.Helper()
+	svcs, err := kube.CoreV1().Services("").List(ctxT(t, 20*time.Second), metav1.ListOptions{LabelSelector: managedSel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range svcs.Items {
+		t.Errorf("netsleuth left service/%s/%s behind", s.Namespace, s.Name)
+	}
+}
+
+func TestServiceHealthy(t *testing.T) {
+	r, code := active(t, "--probe", "pod-to-service")
+	assertNoServiceLeft(t)
+	for _, node := range []string{"Node/nsl-node1", "Node/nsl-node2"} {
+		f := find(t, r, want{id: "pod-to-service.ok", status: "pass", subject: node})
+		ev := strings.Join(f.Evidence, "\n")
+		if !strings.Contains(ev, "via the ClusterIP): answered by pod=netsleuth-pod-") || !strings.Contains(ev, "NodePort") {
+			t.Errorf("%s: evidence does not show the ClusterIP's backend and the NodePorts:\n%s", node, ev)
+		}
+	}
+	if code != 0 {
+		t.Errorf("exit %d on a healthy lab", code)
+	}
+}
+
+// TestServiceKubeProxyStopped: with kube-proxy stopped and its rules
+// removed on nsl-node1, pod-to-pod still works, so the probe must blame
+// kube-proxy on nsl-node1 (read from its nat table) and keep nsl-node2 healthy.
+func TestServiceKubeProxyStopped(t *testing.T) {
+	withFault(t, "kube-proxy", "--node", "nsl-node1")
+	r, code := active(t, "--probe", "pod-to-service")
+	assertNoServiceLeft(t)
+	f := find(t, r, want{id: "pod-to-service.kube-proxy-no-rules", status: "fail", subject: "Node/nsl-node1",
+		rootCause: `Node nsl-node1 has no KUBE-SERVICES chain .*kube-proxy is not running there`,
+		fix:       "systemctl restart kube-proxy"})
+	if !fixMentions(f, "kubectl -n kube-system rollout restart ds/kube-proxy") {
+		t.Errorf("no DaemonSet restart fix: %+v", f.Fixes)
+	}
+	ev := strings.Join(f.Evidence, "\n")
+	for _, s := range []string{"via the ClusterIP", "direct to endpoint", "no KUBE-SERVICES chain"} {
+		if !strings.Contains(ev, s) {
+			t.Errorf("evidence lacks %q:\n%s", s, ev)
+		}
+	}
+	find(t, r, want{id: "pod-to-service.ok", status: "pass", subject: "Node/nsl-node2"})
+	if code != 1 {
+		t.Errorf("exit %d with kube-proxy stopped, want 1", code)
+	}
+}
