@@ -8,6 +8,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes/external"
 	"github.com/netsleuth/netsleuth/probes/ipmasq"
 	"github.com/netsleuth/netsleuth/probes/kubelet"
+	"github.com/netsleuth/netsleuth/probes/nodesysctl"
 	"github.com/netsleuth/netsleuth/probes/podcidr"
 	"github.com/netsleuth/netsleuth/probes/podtopod"
 	"github.com/netsleuth/netsleuth/probes/podtoservice"
@@ -27,6 +28,7 @@ func Probes() []probes.Probe {
 		runtime.New(),      // E
 		kubelet.New(),      // F
 		podcidr.New(),      // H
+		nodesysctl.New(),   // J
 		services.New(),     // L
 		podtoservice.New(), // L
 	}
