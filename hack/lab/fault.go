@@ -149,18 +149,14 @@ func (l *lab) restartKubelet(ctx context.Context, n node) error {
 	if err != nil {
 		return err
 	}
-	since := time.Now()
-	return waitFor(ctx, "kubelet on "+n.Name+" back and Ready", 60*time.Second, func(ctx context.Context) (bool, error) {
-		node, err := cs.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+	// configz answering through the API server proves the new kubelet serves;
+	// the old process is gone, so no stale answer can pass.
+	return waitFor(ctx, "kubelet on "+n.Name+" back and serving", 60*time.Second, func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/" + n.Name + "/proxy/configz").DoRaw(ctx)
 		if err != nil {
 			return false, err
 		}
-		for _, c := range node.Status.Conditions {
-			if c.Type == "Ready" && c.Status == "True" && c.LastHeartbeatTime.After(since) {
-				return true, nil
-			}
-		}
-		return false, nil
+		return nodesReady(ctx, cs)
 	})
 }
 
