@@ -140,7 +140,12 @@ func Describe(r ops.Result) string {
 	case ops.ICMP:
 		return fmt.Sprintf("ICMP echo %s ×%d (ping -c %d %s)", o.Target, r.Sent, max(r.Sent, 1), o.Target)
 	case ops.HTTP:
-		return fmt.Sprintf("HTTP GET http://%s:%d%s (curl -m2 http://%s:%d%s)", o.Target, o.Port, o.Path, o.Target, o.Port, o.Path)
+		k := ""
+		if o.TLS {
+			k = "-k "
+		}
+		u := fmt.Sprintf("%s://%s:%d%s", o.Scheme(), o.Target, o.Port, o.Path)
+		return fmt.Sprintf("HTTP GET %s (curl %s-m2 %s)", u, k, u)
 	}
 	return string(o.Kind)
 }
@@ -148,6 +153,9 @@ func Describe(r ops.Result) string {
 // Outcome is what came back, with loss and latency when there were echoes.
 func Outcome(r ops.Result) string {
 	s := string(r.Outcome)
+	if r.Status != 0 {
+		s += fmt.Sprintf(" (HTTP %d)", r.Status)
+	}
 	if r.Sent > 1 || (r.Sent == 1 && r.Received == 1) {
 		s += fmt.Sprintf(" (%d/%d answered", r.Received, r.Sent)
 		if r.Received > 0 {

@@ -21,7 +21,7 @@ const (
 	TCP          Kind = "tcp"           // connect to Target:Port
 	UDP          Kind = "udp"           // send Count datagrams to Target:Port, expect them echoed
 	ICMP         Kind = "icmp"          // Count ICMP echo requests to Target
-	HTTP         Kind = "http"          // GET http://Target:Port/Path
+	HTTP         Kind = "http"          // GET http(s)://Target:Port/Path
 	ReadFiles    Kind = "read-files"    // read each of Paths (sysctls, /proc files)
 	Routes       Kind = "routes"        // the IPv4 routing table and the route to Target
 	IPTablesSave Kind = "iptables-save" // the host's iptables-save (node agent only)
@@ -34,6 +34,9 @@ type Op struct {
 	Target string `json:"target,omitempty"`
 	Port   int    `json:"port,omitempty"`
 	Path   string `json:"path,omitempty"` // HTTP path
+	// TLS makes an HTTP op use https without verifying the certificate
+	// (the answer's status is what counts, e.g. a kubelet's 401).
+	TLS bool `json:"tls,omitempty"`
 	// Paths are the files ReadFiles reads.
 	Paths []string `json:"paths,omitempty"`
 	// Count is the number of echo requests (ICMP, UDP); 0 means 1.
