@@ -5,6 +5,7 @@ package all
 import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/dns"
+	"github.com/netsleuth/netsleuth/probes/exposure"
 	"github.com/netsleuth/netsleuth/probes/external"
 	"github.com/netsleuth/netsleuth/probes/ipmasq"
 	"github.com/netsleuth/netsleuth/probes/kubelet"
@@ -28,6 +29,7 @@ func Probes() []probes.Probe {
 		runtime.New(),      // E
 		kubelet.New(),      // F
 		podcidr.New(),      // H
+		exposure.New(),     // I
 		nodesysctl.New(),   // J
 		services.New(),     // L
 		podtoservice.New(), // L
