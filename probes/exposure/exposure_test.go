@@ -128,4 +128,3 @@ func fixHas(f model.Finding, s string) bool {
 	}
 	return false
 }
-
