@@ -9,6 +9,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes/external"
 	"github.com/netsleuth/netsleuth/probes/ipmasq"
 	"github.com/netsleuth/netsleuth/probes/kubelet"
+	"github.com/netsleuth/netsleuth/probes/nodeports"
 	"github.com/netsleuth/netsleuth/probes/nodesysctl"
 	"github.com/netsleuth/netsleuth/probes/podcidr"
 	"github.com/netsleuth/netsleuth/probes/podtopod"
@@ -28,6 +29,7 @@ func Probes() []probes.Probe {
 		policy.New(),       // D
 		runtime.New(),      // E
 		kubelet.New(),      // F
+		nodeports.New(),    // G
 		podcidr.New(),      // H
 		exposure.New(),     // I
 		nodesysctl.New(),   // J

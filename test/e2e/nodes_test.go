@@ -84,3 +84,25 @@ func TestExposureKubeletReadOnlyPort(t *testing.T) {
 		t.Errorf("exit %d, want 1", code)
 	}
 }
+
+// TestNodePortsHealthy: the lab has no host firewall, so every kubeadm port
+// answers or resets from the neighbouring node (etcd, the scheduler and the
+// controller-manager listen on loopback only: RST, still open), and no CNI
+// agent DaemonSet runs, so there is no chain check.
+func TestNodePortsHealthy(t *testing.T) {
+	r, code := active(t, "--probe", "node-ports")
+	f := find(t, r, want{id: "node-ports.ok", status: "pass", subject: "Node/nsl-node1"})
+	if !strings.Contains(f.Title, "control-plane, worker") {
+		t.Errorf("nsl-node1 is the API server's endpoint and should be a control plane: %s", f.Title)
+	}
+	ev := strings.Join(f.Evidence, "\n")
+	for _, s := range []string{"TCP connect 10.250.0.1:6443", "→ TCP connect 10.250.0.1:2379 (nc -vz -w2 10.250.0.1 2379): connection refused", "on node nsl-node2"} {
+		if !strings.Contains(ev, s) {
+			t.Errorf("evidence lacks %q:\n%s", s, ev)
+		}
+	}
+	find(t, r, want{id: "node-ports.ok", status: "pass", subject: "Node/nsl-node2"})
+	if code != 0 {
+		t.Errorf("exit %d on a healthy lab", code)
+	}
+}
