@@ -10,6 +10,7 @@ import (
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/kube"
 )
 
@@ -40,9 +41,16 @@ func (probe) Info() model.ProbeInfo {
 
 func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
 	rec.Stage("listing services")
-	svcs, err := kube.Services(ctx, env.Kube, env.Namespace)
+	all, err := kube.Services(ctx, env.Kube, env.Namespace)
 	if err != nil {
 		return err
+	}
+	// netsleuth's own temporary Services (pod-to-service) are not the user's.
+	svcs := all[:0]
+	for _, s := range all {
+		if s.Labels[agent.LabelManagedBy] != agent.ManagedBy {
+			svcs = append(svcs, s)
+		}
 	}
 	rec.Stage("listing pods")
 	pods, err := kube.Pods(ctx, env.Kube, env.Namespace, "")
