@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -14,13 +15,14 @@ import (
 	"github.com/netsleuth/netsleuth/probes/agent"
 )
 
-// DefaultAgentImage is the public agent image for this release.
+// DefaultAgentImage is the public agent image for this release (the binary
+// itself, static); --agent-image overrides it, e.g. with a mirror.
 func DefaultAgentImage() string {
 	tag := version
 	if tag == "" || tag == "dev" {
 		tag = "latest"
 	}
-	return "ghcr.io/netsleuth/netsleuth:" + tag
+	return "netsleuth/netsleuth:" + tag
 }
 
 // AgentOptions are the flags of the in-cluster agents.
@@ -80,17 +82,25 @@ func newAgentCommand() *cobra.Command {
 	}
 	var echoPort, httpPort int
 	var listen bool
+	var exitAfter time.Duration
 	serve := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve TCP and UDP echo and HTTP until SIGTERM (an agent pod's main process)",
 		Args:  cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return agent.Serve(c.Context(), echoPort, httpPort, listen)
+			ctx := c.Context()
+			if exitAfter > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, exitAfter)
+				defer cancel()
+			}
+			return agent.Serve(ctx, echoPort, httpPort, listen)
 		},
 	}
 	serve.Flags().IntVar(&echoPort, "port", agent.EchoPort, "TCP and UDP echo port")
 	serve.Flags().IntVar(&httpPort, "http-port", agent.HTTPPort, "HTTP port (/healthz)")
 	serve.Flags().BoolVar(&listen, "listen", true, "open the listeners (node agents do not)")
+	serve.Flags().DurationVar(&exitAfter, "exit-after", 0, "exit after this long (ephemeral containers, which cannot be removed; 0: run until SIGTERM)")
 	exec := &cobra.Command{
 		Use:   "exec",
 		Short: "Read one JSON request on stdin, run its operations, write one JSON response",

@@ -10,6 +10,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
+	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/report"
 )
@@ -80,6 +81,22 @@ func (o *CheckOptions) AddFlags(fs *pflag.FlagSet) {
 	o.Agent.AddFlags(fs)
 }
 
+// inputsGiven reports whether the probe requires inputs and every one of them
+// was set on the command line.
+func (o *CheckOptions) inputsGiven(fs *pflag.FlagSet, info model.ProbeInfo) bool {
+	required := 0
+	for _, in := range info.Inputs {
+		if !in.Required {
+			continue
+		}
+		required++
+		if !fs.Changed(in.Flag) {
+			return false
+		}
+	}
+	return required > 0
+}
+
 // Complete resolves the flags into the probes to run and the namespace.
 func (o *CheckOptions) Complete(cmd *cobra.Command) error {
 	fs := cmd.Flags()
@@ -89,8 +106,10 @@ func (o *CheckOptions) Complete(cmd *cobra.Command) error {
 	}
 	all := o.catalogue()
 	if len(o.ProbeIDs) == 0 {
+		// Every default probe, plus the probes whose required inputs were given
+		// (--target brings in external).
 		for _, p := range all {
-			if p.Info().Default {
+			if info := p.Info(); info.Default || o.inputsGiven(fs, info) {
 				o.selected = append(o.selected, p)
 			}
 		}
