@@ -43,4 +43,4 @@ demo: build
 	$(LAB) up
 	$(LAB) fault snat
 	@echo "demo: pods on nsl-node1 cannot reach 192.168.2.10; 'make cluster-down' (or 'go run ./hack/lab unfault snat') ends it"
-	./netsleuth --kubeconfig .lab/kubeconfig --target 192.168.2.10:80
+	./netsleuth --kubeconfig .lab/kubeconfig --agent-image netsleuth.local/netsleuth:dev --agent-pull-policy Never --target 192.168.2.10:80

@@ -12,7 +12,8 @@ fi
 if [ "$(uname -s)" = Linux ] && [ "$(id -u)" = 0 ]; then
   echo "netsleuth: no kube context is configured; bringing up the local lab cluster (go run ./hack/lab up)" >&2
   go run ./hack/lab up
-  exec "$bin" --kubeconfig .lab/kubeconfig "$@"
+  # The lab has no registry: its agent image is built and imported locally.
+  exec "$bin" --kubeconfig .lab/kubeconfig --agent-image netsleuth.local/netsleuth:dev --agent-pull-policy Never "$@"
 fi
 echo "netsleuth: no kube context is configured: set KUBECONFIG or ~/.kube/config, or run as root on Linux to use the local lab cluster" >&2
 exit 2
