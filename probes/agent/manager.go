@@ -195,7 +195,7 @@ func (m *Manager) Exec(ctx context.Context, a probes.Agent, req ops.Request) (op
 		return resp, err
 	}
 	r := m.kube.CoreV1().RESTClient().Post().Resource("pods").Namespace(a.Namespace).Name(a.Pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: containerName, Command: []string{"/netsleuth", "agent", "exec"},
+		VersionedParams(&corev1.PodExecOptions{Container: m.containerFor(a), Command: []string{"/netsleuth", "agent", "exec"},
 			Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
 	ex, err := remotecommand.NewSPDYExecutor(m.rest, "POST", r.URL())
 	if err != nil {

@@ -1,0 +1,188 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/netsleuth/netsleuth/probes"
+)
+
+// Agents that send traffic as a user's pod would: a stand-in pod next to it,
+// or an ephemeral container inside it.
+const (
+	// AgentStandIn is a restricted pod in the user's pod's namespace, with
+	// its labels, on its node, that never becomes ready.
+	AgentStandIn probes.AgentKind = "standin"
+	// AgentEphemeral is an ephemeral container added to the user's pod: it
+	// shares the pod's network namespace, so its traffic is the pod's.
+	AgentEphemeral probes.AgentKind = "ephemeral"
+)
+
+// NeverReadyPort is the port the stand-in's readiness probe knocks on;
+// nothing listens there (the stand-in opens no listener), so the pod is never
+// ready and no Service sends it traffic.
+const NeverReadyPort = 1
+
+// StandInFor describes the pod an agent stands in for.
+type StandInFor struct {
+	Namespace, Pod, Node string
+	Labels               map[string]string
+}
+
+// StandInAgents is what the Manager offers beyond probes.Agents: agents that
+// send traffic as a given pod. Probes reach it by asserting env.Agents.
+type StandInAgents interface {
+	StartStandIn(ctx context.Context, s StandInFor) probes.Agent
+	StartEphemeral(ctx context.Context, s StandInFor, lifetime time.Duration) probes.Agent
+}
+
+var _ StandInAgents = (*Manager)(nil)
+
+// StandInLabels are the stand-in's labels: the user pod's, plus netsleuth's
+// own (managed-by, run-id, agent kind), which win on a clash.
+func StandInLabels(runID string, podLabels map[string]string) map[string]string {
+	l := maps.Clone(podLabels)
+	if l == nil {
+		l = map[string]string{}
+	}
+	maps.Copy(l, labels(runID, AgentStandIn))
+	return l
+}
+
+// AddedLabelKeys are the label keys netsleuth adds to a stand-in.
+func AddedLabelKeys() []string { return []string{LabelManagedBy, LabelRunID, LabelKind} }
+
+// StandInSelector selects the stand-ins of one run, in any namespace.
+func StandInSelector(runID string) string {
+	return fmt.Sprintf("%s=%s,%s=%s,%s=%s", LabelManagedBy, ManagedBy, LabelRunID, runID, LabelKind, AgentStandIn)
+}
+
+// standInName is the stand-in's pod name: derived from the pod it stands
+// in for, short enough for a DNS label.
+func standInName(runID, pod string) string {
+	p := strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(pod), "-"), "-")
+	suffix := "-" + runID
+	name := "netsleuth-as-" + p
+	if len(name)+len(suffix) > 63 {
+		name = strings.TrimRight(name[:63-len(suffix)], "-")
+	}
+	return name + suffix
+}
+
+// StandInPod returns the stand-in for s: restricted PodSecurity, the
+// agent's main process without listeners, a readiness probe that never
+// succeeds, and a controller reference to owner (the run's agent namespace)
+// so that no ReplicaSet or StatefulSet selecting those labels adopts it and
+// the garbage collector deletes it with that namespace.
+func (m *Manager) StandInPod(s StandInFor, owner *corev1.Namespace) *corev1.Pod {
+	pod := m.podFor(probes.AgentPod, s.Node)
+	pod.Name = standInName(m.cfg.RunID, s.Pod)
+	pod.Namespace = s.Namespace
+	pod.Labels = StandInLabels(m.cfg.RunID, s.Labels)
+	pod.Annotations = map[string]string{"netsleuth.dev/stands-in-for": s.Namespace + "/" + s.Pod}
+	if owner != nil {
+		pod.OwnerReferences = []metav1.OwnerReference{{APIVersion: "v1", Kind: "Namespace", Name: owner.Name, UID: owner.UID, Controller: ptr.To(true)}}
+	}
+	c := &pod.Spec.Containers[0]
+	c.Command = append(c.Command, "--listen=false")
+	c.Ports = nil
+	c.ReadinessProbe = &corev1.Probe{
+		ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(NeverReadyPort)}},
+		PeriodSeconds: 60, FailureThreshold: 1, TimeoutSeconds: 1,
+	}
+	return pod
+}
+
+// StartStandIn creates the stand-in for s and waits until it runs (it
+// never becomes ready). Delete it with DeleteStandIns.
+func (m *Manager) StartStandIn(ctx context.Context, s StandInFor) probes.Agent {
+	a := probes.Agent{Kind: AgentStandIn, Node: s.Node, Namespace: s.Namespace, Pod: standInName(m.cfg.RunID, s.Pod)}
+	if err := m.ensureNamespace(ctx, false); err != nil {
+		a.Err = err
+		return a
+	}
+	owner, err := m.kube.CoreV1().Namespaces().Get(ctx, m.ns, metav1.GetOptions{})
+	if err != nil {
+		a.Err = fmt.Errorf("reading the agent namespace %s to own the stand-in: %w", m.ns, err)
+		return a
+	}
+	pod := m.StandInPod(s, owner)
+	_, err = m.kube.CoreV1().Pods(s.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	switch {
+	case apierrors.IsAlreadyExists(err):
+	case err != nil && apierrors.IsForbidden(err) && strings.Contains(err.Error(), "PodSecurity"):
+		a.Err = &probes.AgentStartError{Kind: a.Kind, Node: s.Node, Pod: pod.Name, Reason: "PodSecurity", Detail: err.Error()}
+		return a
+	case err != nil:
+		a.Err = fmt.Errorf("creating stand-in pod %s/%s: %w", s.Namespace, pod.Name, err)
+		return a
+	}
+	a.IP, a.Err = m.waitState(ctx, a, podState)
+	return a
+}
+
+// DeleteStandIns deletes the stand-ins of run runID in namespace ns and
+// waits (within ctx) until they are gone.
+func DeleteStandIns(ctx context.Context, kube kubernetes.Interface, ns, runID string) error {
+	sel := metav1.ListOptions{LabelSelector: StandInSelector(runID)}
+	zero := metav1.DeleteOptions{GracePeriodSeconds: new(int64)}
+	l, err := kube.CoreV1().Pods(ns).List(ctx, sel)
+	if err != nil {
+		return fmt.Errorf("listing stand-in pods in %s (%s): %w", ns, sel.LabelSelector, err)
+	}
+	for _, p := range l.Items {
+		if err := kube.CoreV1().Pods(ns).Delete(ctx, p.Name, zero); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("deleting stand-in pod %s/%s: %w", ns, p.Name, err)
+		}
+	}
+	for {
+		l, err := kube.CoreV1().Pods(ns).List(ctx, sel)
+		if err == nil && len(l.Items) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("stand-in pods in %s still exist: %w", ns, context.Cause(ctx))
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// waitState polls a's pod until state says it is done, within the start
+// timeout.
+func (m *Manager) waitState(ctx context.Context, a probes.Agent, state func(*corev1.Pod) (string, bool, string, string)) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.cfg.StartTimeout)
+	defer cancel()
+	last := "the pod was never readable"
+	for {
+		p, err := m.kube.CoreV1().Pods(a.Namespace).Get(ctx, a.Pod, metav1.GetOptions{})
+		if err == nil {
+			last = "phase " + string(p.Status.Phase)
+			if ip, done, reason, detail := state(p); done {
+				if reason != "" {
+					return "", &probes.AgentStartError{Kind: a.Kind, Node: a.Node, Pod: a.Pod, Reason: reason, Detail: detail}
+				}
+				return ip, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if ctx.Err() == context.DeadlineExceeded && context.Cause(ctx) == context.DeadlineExceeded {
+				return "", &probes.AgentStartError{Kind: a.Kind, Node: a.Node, Pod: a.Pod, Reason: "Timeout",
+					Detail: fmt.Sprintf("not running after %s: %s", m.cfg.StartTimeout, last)}
+			}
+			return "", context.Cause(ctx)
+		case <-time.After(pollInterval):
+		}
+	}
+}
