@@ -11,6 +11,7 @@ import (
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/agent"
 )
 
 type probe struct{}
@@ -23,15 +24,17 @@ func New() probes.Probe { return probe{} }
 func (probe) Info() model.ProbeInfo {
 	return model.ProbeInfo{
 		ID: "policy", Title: "NetworkPolicy reachability", Scenario: "D", Default: true,
-		Description: "Explains whether NetworkPolicies let pod A reach pod B on a port, which policy and rule decide it, and lints policies (DNS blocked, selectors matching nothing, missing named ports).",
-		RBAC: []model.Permission{
+		Description: "Explains whether NetworkPolicies let pod A reach pod B on a port, which policy and rule decide it, verifies the answer with real traffic from a stand-in for A (a contradiction means the CNI does not enforce NetworkPolicy), and lints policies (DNS blocked, selectors matching nothing, missing named ports).",
+		RBAC: append([]model.Permission{
 			{Resource: "pods", Verbs: []string{"list"}},
 			{Resource: "namespaces", Verbs: []string{"list"}},
 			{Group: "networking.k8s.io", Resource: "networkpolicies", Verbs: []string{"list"}},
-		},
+			{Resource: "pods", Subresource: "ephemeralcontainers", Verbs: []string{"get", "update"}},
+		}, agent.RBAC...),
 		Inputs: []model.Input{
 			{Flag: "from", Description: "source: ns/pod, an IP, or ns/* for a matrix"},
 			{Flag: "to", Description: "destination: ns/pod:port[/proto], or ns/*:port[/proto] for a matrix"},
+			{Flag: "policy-live", Description: "verify a --from/--to answer with real traffic: standin (default: a never-ready pod with the source's labels on its node), ephemeral (a container in the source pod) or off"},
 		},
 	}
 }
@@ -42,12 +45,13 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 		return err
 	}
 	if env.Options.From != "" || env.Options.To != "" {
-		rec.Stage("evaluating the question")
-		f, err := e.Question(env.Options.From, env.Options.To)
+		fs, err := e.answer(ctx, env, rec)
+		for _, f := range fs {
+			rec.Finding(f)
+		}
 		if err != nil {
 			return err
 		}
-		rec.Finding(f)
 	}
 	rec.Stage("linting policies")
 	lint := e.Lint(env.Namespace)
@@ -98,28 +102,53 @@ func Load(ctx context.Context, env *probes.Env, rec probes.Recorder) (*Engine, e
 	return Compile(pods, namespaces, policies), nil
 }
 
-// Question answers --from/--to as one finding.
+// answer answers --from/--to statically and, for a pod-to-pod question,
+// verifies the answer with real traffic (--policy-live).
+func (e *Engine) answer(ctx context.Context, env *probes.Env, rec probes.Recorder) ([]model.Finding, error) {
+	mode, err := ParseLiveMode(env.Options.PolicyLive)
+	if err != nil {
+		return nil, err
+	}
+	rec.Stage("evaluating the question")
+	f, q, err := e.question(env.Options.From, env.Options.To)
+	if err != nil {
+		return nil, err
+	}
+	if q == nil {
+		return []model.Finding{f}, nil
+	}
+	return e.verifyLive(ctx, env, rec, *q, f, mode)
+}
+
+// Question answers --from/--to statically, as one finding.
 func (e *Engine) Question(from, to string) (model.Finding, error) {
+	f, _, err := e.question(from, to)
+	return f, err
+}
+
+// question answers --from/--to statically; q is nil for a matrix.
+func (e *Engine) question(from, to string) (model.Finding, *question, error) {
 	toTarget, portStr, ok := strings.Cut(to, ":")
 	if from == "" || !ok {
-		return model.Finding{}, fmt.Errorf("the policy question needs --from ns/pod (or an IP) and --to ns/pod:port[/proto], got --from %q --to %q", from, to)
+		return model.Finding{}, nil, fmt.Errorf("the policy question needs --from ns/pod (or an IP) and --to ns/pod:port[/proto], got --from %q --to %q", from, to)
 	}
 	port, err := ParsePort(portStr)
 	if err != nil {
-		return model.Finding{}, err
+		return model.Finding{}, nil, err
 	}
 	if strings.HasSuffix(from, "/*") || strings.HasSuffix(toTarget, "/*") {
-		return e.matrixFinding(from, toTarget, port), nil
+		return e.matrixFinding(from, toTarget, port), nil, nil
 	}
 	src, err := e.resolve(from, true)
 	if err != nil {
-		return model.Finding{}, err
+		return model.Finding{}, nil, err
 	}
 	dst, err := e.resolve(toTarget, false)
 	if err != nil {
-		return model.Finding{}, err
+		return model.Finding{}, nil, err
 	}
-	return e.Finding(src, dst, e.Check(src, dst, port)), nil
+	q := &question{src: src, dst: dst, port: port, verdict: e.Check(src, dst, port)}
+	return e.Finding(src, dst, q.verdict), q, nil
 }
 
 func (e *Engine) resolve(s string, allowIP bool) (Endpoint, error) {
