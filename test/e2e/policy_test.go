@@ -3,19 +3,23 @@
 package e2e
 
 import (
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netsleuth/netsleuth/model"
 )
 
-// TestPolicyAccessNginx is the upstream access-nginx walkthrough (seed 004
-// §13): only pods labelled access=true may reach nginx. The static verdict
-// must match what the lab's enforcer really does.
-func TestPolicyAccessNginx(t *testing.T) {
-	ns := namespace(t, nil)
-	nginx := startPod(t, ns, echoPod("nginx", "nsl-node2", map[string]string{"app": "nginx"}))
+// accessNginx sets up the upstream access-nginx walkthrough (seed 004 §13)
+// in a fresh namespace: only pods labelled access=true may reach nginx.
+func accessNginx(t *testing.T) (ns string, nginx *corev1.Pod) {
+	ns = namespace(t, nil)
+	nginx = startPod(t, ns, echoPod("nginx", "nsl-node2", map[string]string{"app": "nginx"}))
 	startPod(t, ns, echoPod("client", "nsl-node1", map[string]string{"run": "client"}))
 	startPod(t, ns, echoPod("trusted", "nsl-node1", map[string]string{"run": "client", "access": "true"}))
 	_, err := kube.NetworkingV1().NetworkPolicies(ns).Create(ctxT(t, 10*time.Second), &networkingv1.NetworkPolicy{
@@ -29,21 +33,86 @@ func TestPolicyAccessNginx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := url(nginx.Status.PodIP, 8080)
+	return ns, nginx
+}
 
-	r, _ := check(t, "--probe", "policy", "--from", ns+"/client", "--to", ns+"/nginx:8080")
-	find(t, r, want{id: "policy.verdict", status: "warn", rootCause: `access-nginx`, fix: "access=true"})
+// policyLive runs the policy probe with the lab's agent image and checks
+// the run left no stand-in in the test namespace.
+func policyLive(t *testing.T, ns string, args ...string) (*model.Report, int) {
+	t.Helper()
+	r, code := check(t, append(append([]string{"--probe", "policy"}, agentFlags...), args...)...)
+	pods, err := kube.CoreV1().Pods(ns).List(ctxT(t, 10*time.Second), metav1.ListOptions{LabelSelector: managedSel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pods.Items {
+		t.Errorf("the run left pod %s/%s behind", ns, p.Name)
+	}
+	return r, code
+}
+
+// hasEvidence fails t unless some evidence line of f matches re.
+func hasEvidence(t *testing.T, f model.Finding, re string) {
+	t.Helper()
+	rx := regexp.MustCompile(re)
+	for _, e := range f.Evidence {
+		if rx.MatchString(e) {
+			return
+		}
+	}
+	t.Errorf("%s: no evidence line matches %q:\n%s", f.ID, re, strings.Join(f.Evidence, "\n"))
+}
+
+// TestPolicyAccessNginx: the static verdict, the stand-in's real traffic
+// and the lab's enforcer agree, both ways.
+func TestPolicyAccessNginx(t *testing.T) {
+	ns, nginx := accessNginx(t)
+	target := url(nginx.Status.PodIP, 8080)
+	ip := regexp.QuoteMeta(nginx.Status.PodIP)
+
+	r, _ := policyLive(t, ns, "--from", ns+"/client", "--to", ns+"/nginx:8080")
+	f := find(t, r, want{id: "policy.verdict", status: "warn", rootCause: `access-nginx`, fix: "access=true"})
+	hasEvidence(t, f, `^verified live: TCP connect `+ip+`:8080 from stand-in pod `+ns+`/netsleuth-as-client-\S+ \(10\.244\.\S+\) on node nsl-node1: timeout`)
+	hasEvidence(t, f, `app.kubernetes.io/managed-by, netsleuth.dev/run-id, netsleuth.dev/agent \(added by netsleuth; no NetworkPolicy selects on those keys\)`)
+	if n := countID(r, "policy.not-enforced", "fail"); n != 0 {
+		t.Errorf("%d not-enforced findings with the enforcer running", n)
+	}
 	eventually(t, 20*time.Second, "the enforcer denies client → nginx too", func() (bool, string) {
 		ok, out := reach(t, ns, "client", target)
 		return !ok, out
 	})
 
-	r, code := check(t, "--probe", "policy", "--from", ns+"/trusted", "--to", ns+"/nginx:8080")
+	r, code := policyLive(t, ns, "--from", ns+"/trusted", "--to", ns+"/nginx:8080")
 	if code != 0 {
 		t.Errorf("exit %d for an allowed question, want 0", code)
 	}
-	find(t, r, want{id: "policy.verdict", status: "pass"})
+	f = find(t, r, want{id: "policy.verdict", status: "pass"})
+	hasEvidence(t, f, `^verified live: TCP connect `+ip+`:8080 from stand-in pod `+ns+`/netsleuth-as-trusted-\S+ .*: ok`)
 	eventually(t, 20*time.Second, "the enforcer allows trusted → nginx too", func() (bool, string) { return reach(t, ns, "trusted", target) })
+
+	r, _ = policyLive(t, ns, "--from", ns+"/client", "--to", ns+"/nginx:8080", "--policy-live", "off")
+	hasEvidence(t, find(t, r, want{id: "policy.verdict", status: "warn"}), `^not verified live: --policy-live=off$`)
+}
+
+// TestPolicyNotEnforced: with the enforcer stopped, the question policy
+// denies gets through, and the probe says the CNI does not enforce policy.
+func TestPolicyNotEnforced(t *testing.T) {
+	ns, nginx := accessNginx(t)
+	withFault(t, "enforcer")
+	eventually(t, 20*time.Second, "client reaches nginx with the enforcer stopped", func() (bool, string) {
+		return reach(t, ns, "client", url(nginx.Status.PodIP, 8080))
+	})
+	r, code := policyLive(t, ns, "--from", ns+"/client", "--to", ns+"/nginx:8080")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	v := find(t, r, want{id: "policy.verdict", status: "warn", rootCause: `access-nginx`})
+	hasEvidence(t, v, `^live traffic contradicts this verdict: TCP connect .*: ok.*see policy.not-enforced`)
+	f := find(t, r, want{id: "policy.not-enforced", status: "fail", subject: "Pod/" + ns + "/nginx",
+		rootCause: `deny ` + ns + `/client -> ` + ns + `/nginx on tcp/8080, yet the traffic reached .*does not enforce NetworkPolicy`,
+		fix:       "kube-network-policies"})
+	hasEvidence(t, f, `^static verdict: denied$`)
+	hasEvidence(t, f, `^live: TCP connect .*: ok, same answer on \d+ attempts`)
 }
 
 // TestPolicyBlocksDNS: an egress policy without a DNS rule is named by the lint.
