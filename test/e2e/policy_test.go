@@ -67,6 +67,10 @@ func hasEvidence(t *testing.T, f model.Finding, re string) {
 // and the lab's enforcer agree, both ways.
 func TestPolicyAccessNginx(t *testing.T) {
 	ns, nginx := accessNginx(t)
+	trusted, err := kube.CoreV1().Pods(ns).Get(ctxT(t, 10*time.Second), "trusted", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	target := url(nginx.Status.PodIP, 8080)
 	ip := regexp.QuoteMeta(nginx.Status.PodIP)
 
@@ -89,6 +93,11 @@ func TestPolicyAccessNginx(t *testing.T) {
 	f = find(t, r, want{id: "policy.verdict", status: "pass"})
 	hasEvidence(t, f, `^verified live: TCP connect `+ip+`:8080 from stand-in pod `+ns+`/netsleuth-as-trusted-\S+ .*: ok`)
 	eventually(t, 20*time.Second, "the enforcer allows trusted → nginx too", func() (bool, string) { return reach(t, ns, "trusted", target) })
+
+	r, _ = policyLive(t, ns, "--from", ns+"/trusted", "--to", ns+"/nginx:8080", "--policy-live", "ephemeral")
+	f = find(t, r, want{id: "policy.verdict", status: "pass"})
+	hasEvidence(t, f, `^sender: ephemeral container netsleuth-\S+ in `+ns+`/trusted \(`+regexp.QuoteMeta(trusted.Status.PodIP)+`\)`)
+	hasEvidence(t, f, `^verified live: TCP connect `+ip+`:8080 from ephemeral container in `+ns+`/trusted .*: ok`)
 
 	r, _ = policyLive(t, ns, "--from", ns+"/client", "--to", ns+"/nginx:8080", "--policy-live", "off")
 	hasEvidence(t, find(t, r, want{id: "policy.verdict", status: "warn"}), `^not verified live: --policy-live=off$`)
