@@ -40,6 +40,10 @@ type Node struct {
 type Pair struct {
 	From, To       probes.Agent
 	ICMP, TCP, UDP ops.Result
+	// Attempts is how many times the pair was measured: a failing pair is
+	// measured again before it counts, so one lost first packet (a fresh pod,
+	// a rule being applied) is not reported as a broken path.
+	Attempts int
 }
 
 // SameNode reports whether both ends are on one node.
@@ -176,7 +180,11 @@ func diagnose(in Input, p Pair) model.Finding {
 }
 
 func pairEvidence(p Pair) []string {
-	return []string{agent.Evidence(p.From, p.ICMP), agent.Evidence(p.From, p.TCP), agent.Evidence(p.From, p.UDP)}
+	ev := []string{agent.Evidence(p.From, p.ICMP), agent.Evidence(p.From, p.TCP), agent.Evidence(p.From, p.UDP)}
+	if p.Attempts > 1 {
+		ev = append(ev, fmt.Sprintf("the same result on each of %d attempts, %s apart", p.Attempts, RetryDelay))
+	}
+	return ev
 }
 
 func nodeSubject(n string) *model.Subject { return &model.Subject{Kind: "Node", Name: n} }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -76,6 +77,12 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	in.Pairs, err = measure(ctx, env, pods, peers)
 	if err != nil {
 		return err
+	}
+	if n := countFailed(in.Pairs); n > 0 {
+		rec.Stage(fmt.Sprintf("measuring %d failing pair(s) again", n))
+		if in.Pairs, err = remeasure(ctx, env, in.Pairs); err != nil {
+			return err
+		}
 	}
 	if failingNodes := FailingNodes(in.Pairs); len(failingNodes) > 0 {
 		nodeAgents, failed, err := agent.StartNodes(ctx, env, rec, "read ip_forward, routes and iptables on nodes with failing pairs", failingNodes)
@@ -185,6 +192,52 @@ func measure(ctx context.Context, env *probes.Env, pods, peers []probes.Agent) (
 	return out, firstErr
 }
 
+// RetryDelay separates the two measurements of a failing pair.
+const RetryDelay = time.Second
+
+func countFailed(pairs []Pair) int {
+	n := 0
+	for _, p := range pairs {
+		if p.Failed() {
+			n++
+		}
+	}
+	return n
+}
+
+// remeasure measures the failing pairs once more after RetryDelay and keeps
+// the second result: only a pair that fails twice counts as failing.
+func remeasure(ctx context.Context, env *probes.Env, pairs []Pair) ([]Pair, error) {
+	select {
+	case <-ctx.Done():
+		return pairs, ctx.Err()
+	case <-time.After(RetryDelay):
+	}
+	bySrc := map[string][]int{}
+	for i, p := range pairs {
+		if p.Failed() {
+			bySrc[p.From.Pod] = append(bySrc[p.From.Pod], i)
+		}
+	}
+	out := slices.Clone(pairs)
+	for _, idx := range bySrc {
+		src := pairs[idx[0]].From
+		dsts := make([]probes.Agent, len(idx))
+		for k, i := range idx {
+			dsts[k] = pairs[i].To
+		}
+		again, err := measureFrom(ctx, env, src, dsts)
+		if err != nil {
+			return pairs, err
+		}
+		for k, i := range idx {
+			again[k].Attempts = pairs[i].Attempts + 1
+			out[i] = again[k]
+		}
+	}
+	return out, nil
+}
+
 // measureFrom sends ICMP, TCP and UDP from src to every dst in one exec.
 func measureFrom(ctx context.Context, env *probes.Env, src probes.Agent, dsts []probes.Agent) ([]Pair, error) {
 	var req ops.Request
@@ -201,7 +254,7 @@ func measureFrom(ctx context.Context, env *probes.Env, src probes.Agent, dsts []
 	out := make([]Pair, len(dsts))
 	for i, d := range dsts {
 		r := resp.Results[3*i : 3*i+3]
-		out[i] = Pair{From: src, To: d, ICMP: r[0], TCP: r[1], UDP: r[2]}
+		out[i] = Pair{From: src, To: d, ICMP: r[0], TCP: r[1], UDP: r[2], Attempts: 1}
 	}
 	return out, nil
 }
