@@ -69,7 +69,11 @@ func find(t *testing.T, r *model.Report, w want) model.Finding {
 			assertFinding(t, f, w)
 			return f
 		}
-		seen = append(seen, f.ID+" "+subj+" "+string(f.Status))
+		line := f.ID + " " + subj + " " + string(f.Status)
+		if f.Status != model.StatusPass {
+			line += "\n      root cause: " + f.RootCause + "\n      evidence: " + strings.Join(f.Evidence, "\n                ")
+		}
+		seen = append(seen, line)
 	}
 	t.Fatalf("no finding %s for %s; findings:\n  %s", w.id, w.subject, strings.Join(seen, "\n  "))
 	return model.Finding{}
