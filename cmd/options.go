@@ -90,7 +90,7 @@ func (o *CheckOptions) inputsGiven(fs *pflag.FlagSet, info model.ProbeInfo) bool
 			continue
 		}
 		required++
-		if !fs.Changed(in.Flag) {
+		if !fs.Changed(strings.TrimLeft(in.Flag, "-")) {
 			return false
 		}
 	}

@@ -59,7 +59,7 @@ type Permission struct {
 
 // Input is an extra flag a probe takes.
 type Input struct {
-	Flag        string `json:"flag"`
+	Flag        string `json:"flag"` // the flag name without dashes, e.g. "target"
 	Description string `json:"description"`
 	Required    bool   `json:"required"`
 }

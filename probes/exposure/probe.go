@@ -115,7 +115,7 @@ func (probe) Info() model.ProbeInfo {
 		RBAC: append(slices.Clone(agent.RBAC),
 			model.Permission{Resource: "services", Verbs: []string{"list"}},
 			model.Permission{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}}),
-		Inputs: []model.Input{{Flag: "--metadata-address", Description: "cloud metadata host:port to try (default " + DefaultMetadata + ")."}},
+		Inputs: []model.Input{{Flag: "metadata-address", Description: "cloud metadata host:port to try (default " + DefaultMetadata + ")."}},
 	}
 }
 

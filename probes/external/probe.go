@@ -110,7 +110,7 @@ func (probe) Info() model.ProbeInfo {
 			"itself (an announced privileged hostNetwork agent) on every node. Node fails: no route or target down. " +
 			"Node OK and pod fails: ip_forward, the FORWARD chain, or no MASQUERADE/SNAT for the pod CIDR, with the fix.",
 		RBAC:   agent.RBAC,
-		Inputs: []model.Input{{Flag: "--target", Description: "external IP, IP:port or CIDR to reach (repeatable).", Required: true}},
+		Inputs: []model.Input{{Flag: "target", Description: "external IP, IP:port or CIDR to reach (repeatable).", Required: true}},
 	}
 }
 

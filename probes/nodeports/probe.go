@@ -48,7 +48,7 @@ func (probe) Info() model.ProbeInfo {
 			"CNI agent still have its iptables chains (firewalld reload known issue). Not default: agents on every node.",
 		RBAC: append(slices.Clone(agent.RBAC),
 			model.Permission{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}}),
-		Inputs: []model.Input{{Flag: "--port-profile", Description: "port profile from assets/node-ports.yaml (default kubeadm)."}},
+		Inputs: []model.Input{{Flag: "port-profile", Description: "port profile from assets/node-ports.yaml (default kubeadm)."}},
 	}
 }
 

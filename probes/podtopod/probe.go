@@ -40,7 +40,7 @@ func (probe) Info() model.ProbeInfo {
 			"When pairs fail it starts announced privileged node agents to read ip_forward, routes and the FORWARD " +
 			"chain, and names the cause: forwarding off, a missing pod route, a FORWARD drop, or blocked overlay ports.",
 		RBAC:    agent.RBAC,
-		Inputs:  []model.Input{{Flag: "--max-pairs", Description: "most ordered cross-node pairs to test (default 30)."}},
+		Inputs:  []model.Input{{Flag: "max-pairs", Description: "most ordered cross-node pairs to test (default 30)."}},
 		Default: true,
 	}
 }

@@ -51,7 +51,7 @@ func (probe) Info() model.ProbeInfo {
 			"Service fails but the endpoints answer, an announced node agent reads that node's nat table and names " +
 			"kube-proxy's state (rules gone, Service not programmed, bypassed) with the fix.",
 		RBAC:    rbac,
-		Inputs:  []model.Input{{Flag: "--service", Description: "Service to test as namespace/name (default: a temporary one)."}},
+		Inputs:  []model.Input{{Flag: "service", Description: "Service to test as namespace/name (default: a temporary one)."}},
 		Default: true,
 	}
 }
