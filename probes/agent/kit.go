@@ -66,6 +66,18 @@ func StartNodes(ctx context.Context, env *probes.Env, rec probes.Recorder, why s
 	return Started(env.Agents.Start(ctx, probes.AgentNode, nodes))
 }
 
+// ReadNodeFacts starts announced node agents on nodes (why says what for)
+// and reads their facts: routes, sysctls and iptables-save. It returns the
+// facts by node and the agents that did not start.
+func ReadNodeFacts(ctx context.Context, env *probes.Env, rec probes.Recorder, why string, nodes []string) (map[string]NodeFacts, []probes.Agent, error) {
+	nodeAgents, failed, err := StartNodes(ctx, env, rec, why, nodes)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec.Stage("reading node facts")
+	return GatherFacts(ctx, env, nodeAgents), failed, nil
+}
+
 // NotStartedFinding explains an agent that never ran, with the fix for its reason.
 func NotStartedFinding(probeID string, a probes.Agent) model.Finding {
 	var se *probes.AgentStartError

@@ -85,13 +85,11 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 		}
 	}
 	if failingNodes := FailingNodes(in.Pairs); len(failingNodes) > 0 {
-		nodeAgents, failed, err := agent.StartNodes(ctx, env, rec, "read ip_forward, routes and iptables on nodes with failing pairs", failingNodes)
+		facts, failed, err := agent.ReadNodeFacts(ctx, env, rec, "read ip_forward, routes and iptables on nodes with failing pairs", failingNodes)
 		if err != nil {
 			return err
 		}
-		in.NotStarted = append(in.NotStarted, failed...)
-		rec.Stage("reading node facts")
-		in.Facts = agent.GatherFacts(ctx, env, nodeAgents)
+		in.Facts, in.NotStarted = facts, append(in.NotStarted, failed...)
 	}
 	for _, f := range Analyze(in) {
 		rec.Finding(f)

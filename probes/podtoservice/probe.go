@@ -89,13 +89,11 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 		}
 	}
 	if failing := FailingNodes(in); len(failing) > 0 {
-		nodeAgents, nf, err := agent.StartNodes(ctx, env, rec, "read kube-proxy's rules where the Service fails", failing)
+		facts, failed, err := agent.ReadNodeFacts(ctx, env, rec, "read kube-proxy's rules where the Service fails", failing)
 		if err != nil {
 			return err
 		}
-		in.NotStarted = append(in.NotStarted, nf...)
-		rec.Stage("reading kube-proxy's rules")
-		in.Facts = agent.GatherFacts(ctx, env, nodeAgents)
+		in.Facts, in.NotStarted = facts, append(in.NotStarted, failed...)
 	}
 	for _, f := range Analyze(in) {
 		rec.Finding(f)
