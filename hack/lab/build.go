@@ -20,7 +20,7 @@ func (l *lab) cachedBuild(ctx context.Context, modDir, pkg, out, tags, ldflags s
 		return nil
 	}
 	start := time.Now()
-	step("building %s (cold builds take minutes; cached afterwards in %s)", filepath.Base(out), filepath.Dir(out))
+	step("building %s into %s (a cold build of a cluster component takes minutes)", filepath.Base(out), filepath.Dir(out))
 	args := []string{"build", "-trimpath", "-o", out + ".tmp"}
 	if tags != "" {
 		args = append(args, "-tags", tags)
