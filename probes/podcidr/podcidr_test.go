@@ -70,15 +70,7 @@ func TestAnalyze(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			c.in.Table = table()
 			got := Analyze(c.in)
-			kubetest.CheckContract(t, got)
-			if len(got) != c.n {
-				t.Errorf("got %d findings, want %d: %+v", len(got), c.n, got)
-			}
-			for id, st := range c.want {
-				if kubetest.Count(got, id, st) == 0 {
-					t.Errorf("missing %s %s in %+v", id, st, got)
-				}
-			}
+			kubetest.Expect(t, got, c.n, c.want)
 		})
 	}
 }

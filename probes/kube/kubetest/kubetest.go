@@ -92,3 +92,18 @@ func Find(fs []model.Finding, id, name string) (model.Finding, bool) {
 	}
 	return model.Finding{}, false
 }
+
+// Expect checks an analysis result: the report contract, exactly n findings,
+// and at least one finding of each wanted ID with its status.
+func Expect(t *testing.T, got []model.Finding, n int, want map[string]model.Status) {
+	t.Helper()
+	CheckContract(t, got)
+	if len(got) != n {
+		t.Errorf("got %d findings, want %d: %+v", len(got), n, got)
+	}
+	for id, st := range want {
+		if Count(got, id, st) == 0 {
+			t.Errorf("missing %s %s in %+v", id, st, got)
+		}
+	}
+}
