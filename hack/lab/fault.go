@@ -30,7 +30,7 @@ var faults = map[string]faultDef{
 		},
 	},
 	"ip-forward": {
-		about:   "set net.ipv4.ip_forward=0 on the node",
+		about:   "set net.ipv4.ip_forward=0 on the node (the bridge CNI sets it back to 1 when it attaches the next pod there: create pods first)",
 		inject:  sysctlFault("net.ipv4.ip_forward=0"),
 		restore: sysctlFault("net.ipv4.ip_forward=1"),
 	},
