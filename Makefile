@@ -40,7 +40,4 @@ cluster-status:
 # A newcomer's first run: the lab, one classic fault (pods cannot reach the
 # external subnet because the node lost its MASQUERADE rule), and the TUI.
 demo: build
-	$(LAB) up
-	$(LAB) fault snat
-	@echo "demo: pods on nsl-node1 cannot reach 192.168.2.10; 'make cluster-down' (or 'go run ./hack/lab unfault snat') ends it"
-	./netsleuth --kubeconfig .lab/kubeconfig --agent-image netsleuth.local/netsleuth:dev --agent-pull-policy Never --target 192.168.2.10:80
+	@hack/run.sh --demo ./netsleuth $(ARGS)
