@@ -18,7 +18,8 @@ if [ "$(uname -s)" != Linux ] || [ "$(id -u)" != 0 ]; then
 fi
 [ $demo = 1 ] || echo "netsleuth: no kube context is configured; starting the demo on the local lab cluster" >&2
 go run ./hack/lab up
-if ! go run ./hack/lab status 2>/dev/null | grep -q '^active faults:.*snat'; then
+status=$(go run ./hack/lab status 2>/dev/null || true)
+if ! grep -q '^active faults:.*snat' <<<"$status"; then
   go run ./hack/lab fault snat
 fi
 echo "demo: pods on nsl-node1 cannot reach 192.168.2.10 (their node lost its MASQUERADE rule);" \
