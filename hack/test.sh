@@ -48,6 +48,12 @@ e2e() {
   fi
 }
 
+# On Linux as root, install the lab's Debian packages first: some unit tests
+# (the enforcer fixture's) use iptables inside a private network namespace.
+if [ "$(uname -s)" = Linux ] && [ "$(id -u)" = 0 ]; then
+  go run ./hack/lab deps
+fi
+
 case $what in
   unit) unit ;;
   e2e) e2e ;;

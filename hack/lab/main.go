@@ -23,6 +23,7 @@ const usage = `usage: go run ./hack/lab <verb> [flags]
 
 verbs:
   up            bring the lab cluster up (idempotent; builds are cached by version)
+  deps          install the Debian packages the lab and its tests need, if missing
   down          stop everything the lab started and remove what it created
   status        print the state of every lab process and node
   check-clean   exit 1 if anything of the lab is left on this machine
@@ -87,6 +88,8 @@ func dispatch(ctx context.Context, verb string, rest []string, nodeName, set str
 	switch verb {
 	case "up":
 		return l.up(ctx)
+	case "deps":
+		return preflight(ctx)
 	case "down":
 		return l.down(context.WithoutCancel(ctx))
 	case "status":
