@@ -130,23 +130,30 @@ func TestLabFaultKubeletConfig(t *testing.T) {
 	}
 }
 
+// allowIngressFrom creates a NetworkPolicy isolating the pods matching to for
+// ingress and admitting only pods matching from.
+func allowIngressFrom(t *testing.T, ns, name string, to, from map[string]string) {
+	t.Helper()
+	_, err := kube.NetworkingV1().NetworkPolicies(ns).Create(ctxT(t, 10*time.Second), &networkingv1.NetworkPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: to},
+			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{
+				PodSelector: &metav1.LabelSelector{MatchLabels: from}}}}},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestLabEnforcer proves the lab enforces NetworkPolicy across nodes, and
 // that the enforcer fault really stops enforcement.
 func TestLabEnforcer(t *testing.T) {
 	ns, _, _, c := labPods(t)
 	target := url(c.Status.PodIP, 8080)
 	eventually(t, 20*time.Second, "before the policy", func() (bool, string) { return reach(t, ns, "a", target) })
-	_, err := kube.NetworkingV1().NetworkPolicies(ns).Create(ctxT(t, 10*time.Second), &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "c-from-b-only"},
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "c"}},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{
-				PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "b"}}}}}},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	allowIngressFrom(t, ns, "c-from-b-only", map[string]string{"app": "c"}, map[string]string{"app": "b"})
 	eventually(t, 20*time.Second, "a denied by policy", func() (bool, string) {
 		ok, out := reach(t, ns, "a", target)
 		return !ok, out

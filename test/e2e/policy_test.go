@@ -22,17 +22,7 @@ func accessNginx(t *testing.T) (ns string, nginx *corev1.Pod) {
 	nginx = startPod(t, ns, echoPod("nginx", "nsl-node2", map[string]string{"app": "nginx"}))
 	startPod(t, ns, echoPod("client", "nsl-node1", map[string]string{"run": "client"}))
 	startPod(t, ns, echoPod("trusted", "nsl-node1", map[string]string{"run": "client", "access": "true"}))
-	_, err := kube.NetworkingV1().NetworkPolicies(ns).Create(ctxT(t, 10*time.Second), &networkingv1.NetworkPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: "access-nginx"},
-		Spec: networkingv1.NetworkPolicySpec{
-			PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "nginx"}},
-			Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{{
-				PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"access": "true"}}}}}},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	allowIngressFrom(t, ns, "access-nginx", map[string]string{"app": "nginx"}, map[string]string{"access": "true"})
 	return ns, nginx
 }
 
