@@ -62,4 +62,13 @@ type Input struct {
 	Flag        string `json:"flag"` // the flag name without dashes, e.g. "target"
 	Description string `json:"description"`
 	Required    bool   `json:"required"`
+	// Kinds are the kinds of value the probe takes for this flag, for flags
+	// whose values vary in kind (--target: ip, cidr, name); empty means any.
+	Kinds []string `json:"kinds,omitempty"`
+	// Example is a valid value, quoted in the usage error for a bad one.
+	Example string `json:"example,omitempty"`
+	// Check validates one value of the flag before anything is created; nil
+	// takes any value. Its error is a phrase completing "--flag VALUE ...",
+	// e.g. "is negative; pass 0 for the probe's default or a positive count".
+	Check func(value string) error `json:"-"`
 }

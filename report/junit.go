@@ -68,6 +68,9 @@ func WriteJUnit(w io.Writer, r *model.Report) error {
 		switch {
 		case f.Status.Failing():
 			c.Failure = &junitFailure{Message: f.RootCause, Type: string(f.Status), Body: details(f)}
+			if f.CausedBy != "" {
+				c.Failure.Message = "caused by " + f.CausedBy + ": " + f.RootCause
+			}
 			s.Failures++
 		case f.Status == model.StatusSkip:
 			c.Skipped = &junitSkipped{Message: firstNonEmpty(f.RootCause, f.Title)}
@@ -108,6 +111,9 @@ func caseName(f model.Finding) string {
 // details renders a finding's root cause, evidence and fixes as plain text.
 func details(f model.Finding) string {
 	var b strings.Builder
+	if f.CausedBy != "" {
+		fmt.Fprintf(&b, "Caused by: %s (fix that finding and this one follows)\n", f.CausedBy)
+	}
 	if f.RootCause != "" {
 		fmt.Fprintf(&b, "Root cause: %s\n", f.RootCause)
 	}
@@ -118,12 +124,16 @@ func details(f model.Finding) string {
 		}
 	}
 	for i, fx := range f.Fixes {
-		fmt.Fprintf(&b, "Fix %d: %s\n", i+1, fx.Description)
-		for _, c := range fx.Commands {
-			fmt.Fprintf(&b, "  $ %s\n", c)
+		where := ""
+		if fx.Node != "" {
+			where = " (on node " + fx.Node + ")"
 		}
+		fmt.Fprintf(&b, "Fix %d%s: %s\n", i+1, where, fx.Description)
 		if fx.Manifest != "" {
 			b.WriteString(indent(strings.TrimRight(fx.Manifest, "\n"), "    ") + "\n")
+		}
+		for _, c := range fx.Commands {
+			fmt.Fprintf(&b, "  $ %s\n", c)
 		}
 	}
 	return b.String()
