@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
 )
 
@@ -46,6 +47,15 @@ func (m *Manager) EphemeralContainer(lifetime time.Duration) corev1.EphemeralCon
 	}}
 }
 
+// RBACEphemeral is what StartEphemeral needs: the pod read and watched, the
+// container added through the ephemeralcontainers subresource (an update),
+// and exec into it.
+var RBACEphemeral = []model.Permission{
+	{Resource: "pods", Verbs: []string{"get", "list", "watch"}},
+	{Resource: "pods", Subresource: "ephemeralcontainers", Verbs: []string{"update"}},
+	{Resource: "pods", Subresource: "exec", Verbs: []string{"create"}},
+}
+
 // StartEphemeral adds the agent as an ephemeral container to the pod s and
 // waits until it runs. Needs update on pods/ephemeralcontainers.
 func (m *Manager) StartEphemeral(ctx context.Context, s StandInFor, lifetime time.Duration) probes.Agent {
@@ -69,7 +79,7 @@ func (m *Manager) StartEphemeral(ctx context.Context, s StandInFor, lifetime tim
 			return a
 		}
 	}
-	a.IP, a.Err = m.waitState(ctx, a, func(p *corev1.Pod) (string, bool, string, string) { return ephemeralState(p, name) })
+	a.IP, a.Err = m.waitState(ctx, a, false, func(p *corev1.Pod) (string, bool, string, string) { return ephemeralState(p, name) })
 	return a
 }
 

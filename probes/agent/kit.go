@@ -16,14 +16,9 @@ import (
 // ErrNoAgents is returned when a probe that needs agents runs without them.
 var ErrNoAgents = errors.New("this run has no agent manager (active probes need `netsleuth check` against a cluster)")
 
-// RBAC is what the agent mechanism needs, for probes' Info.
-var RBAC = []model.Permission{
-	{Resource: "namespaces", Verbs: []string{"create", "delete", "get", "list", "patch"}},
-	{Resource: "pods", Verbs: []string{"create", "delete", "deletecollection", "get", "list"}},
-	{Resource: "pods", Subresource: "exec", Verbs: []string{"create"}},
-	{Resource: "events", Verbs: []string{"list"}},
-	{Resource: "nodes", Verbs: []string{"list"}},
-}
+// RBAC is what the pod and node agents need, for probes' Info: the
+// manager's calls and the check for an earlier run's leftovers.
+var RBAC = model.MergePermissions(rbacManager, rbacFind)
 
 // Started splits agents into those running and those that did not start.
 // An RBAC denial is returned as an error so the runner names the permission.
@@ -78,45 +73,68 @@ func ReadNodeFacts(ctx context.Context, env *probes.Env, rec probes.Recorder, wh
 	return GatherFacts(ctx, env, nodeAgents), failed, nil
 }
 
-// NotStartedFinding explains an agent that never ran, with the fix for its reason.
-func NotStartedFinding(probeID string, a probes.Agent) model.Finding {
+// NotStarted explains an agent that never ran: the cause, a fact shared by
+// every probe that needed an agent there (the image no node can pull, the
+// namespace PodSecurity rejects, the node that runs no pods), and the
+// probe's own finding as its symptom. Two probes that meet one failed pod
+// report one root cause.
+func NotStarted(probeID string, a probes.Agent) []model.Finding {
 	var se *probes.AgentStartError
 	reason, detail := "Error", a.Err.Error()
 	if errors.As(a.Err, &se) {
 		reason, detail = se.Reason, se.Detail
 	}
+	evidence := fmt.Sprintf("pod %s/%s on node %s: %s: %s", a.Namespace, a.Pod, a.Node, reason, detail)
 	describe := fmt.Sprintf("kubectl -n %s describe pod %s", a.Namespace, a.Pod)
-	f := model.Finding{
-		ID:       probeID + ".agent-not-started",
-		Status:   model.StatusError,
-		Title:    fmt.Sprintf("The %s agent could not start on node %s", a.Kind, a.Node),
-		Subject:  &model.Subject{Kind: "Node", Name: a.Node},
-		Evidence: []string{fmt.Sprintf("pod %s/%s: %s: %s", a.Namespace, a.Pod, reason, detail)},
-	}
+	node := &model.Subject{Kind: "Node", Name: a.Node}
+	cause := model.Finding{Status: model.StatusError, Evidence: []string{evidence}}
 	switch reason {
 	case "ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName":
-		f.RootCause = fmt.Sprintf("Node %s cannot get the agent image (%s), so no traffic could be sent from it.", a.Node, reason)
-		f.Fixes = []model.Fix{{Description: "Point --agent-image at an image the nodes can pull (a mirror in your registry for air-gapped clusters), or load the image onto the nodes.",
+		cause.ID = "agent.image-unavailable"
+		cause.Title = "The nodes cannot get netsleuth's agent image"
+		cause.RootCause = fmt.Sprintf("The agent image is not on the nodes and they cannot pull it (%s), so no agent can run and no traffic could be sent.", reason)
+		cause.Fixes = []model.Fix{{Description: "Point --agent-image at an image the nodes can pull (a mirror in your registry for air-gapped clusters), or load the image onto the nodes.",
 			Commands: []string{"netsleuth check --agent-image <registry>/netsleuth:<version>", describe}}}
+		cause = cause.WithKey("")
 	case "PodSecurity":
-		f.RootCause = fmt.Sprintf("PodSecurity admission rejected the %s agent in namespace %s.", a.Kind, a.Namespace)
-		f.Fixes = []model.Fix{{Description: "Run the agents in a namespace whose PodSecurity level admits them (node agents need privileged).",
-			Commands: []string{"kubectl create namespace netsleuth-agents",
-				"kubectl label namespace netsleuth-agents pod-security.kubernetes.io/enforce=privileged",
+		cause.ID = "agent.pod-security"
+		cause.Title = fmt.Sprintf("PodSecurity admission rejects netsleuth's %s agents in namespace %s", a.Kind, a.Namespace)
+		cause.Subject = &model.Subject{Kind: "Namespace", Name: a.Namespace}
+		cause.RootCause = fmt.Sprintf("The PodSecurity level of namespace %s does not admit the %s agent.", a.Namespace, a.Kind)
+		cause.Fixes = []model.Fix{{Description: "Run the agents in a namespace whose PodSecurity level admits them (node agents need privileged).",
+			Commands: []string{"kubectl create namespace netsleuth-agents --dry-run=client -o yaml | kubectl apply -f -",
+				"kubectl label --overwrite namespace netsleuth-agents pod-security.kubernetes.io/enforce=privileged",
 				"netsleuth check --agent-namespace netsleuth-agents"}}}
+		cause = cause.WithKey(string(a.Kind))
 	case "Unschedulable", "OutOfcpu", "OutOfmemory", "OutOfpods", "Timeout":
-		f.RootCause = fmt.Sprintf("Node %s did not run the agent pod (%s): it is out of capacity, not ready, or its kubelet is not starting pods.", a.Node, reason)
-		f.Fixes = []model.Fix{{Description: "Look at the pod's events and the node's conditions and capacity.",
+		cause.ID = "agent.not-started"
+		cause.Title = fmt.Sprintf("Node %s did not run netsleuth's %s agent", a.Node, a.Kind)
+		cause.Subject = node
+		cause.RootCause = fmt.Sprintf("Node %s did not run the agent pod (%s): it is out of capacity, not ready, or its kubelet is not starting pods.", a.Node, reason)
+		cause.Fixes = []model.Fix{{Description: "Look at the pod's events and the node's conditions and capacity.",
 			Commands: []string{describe, "kubectl describe node " + a.Node}}}
+		cause = cause.WithKey(a.Pod)
 	default:
-		f.RootCause = fmt.Sprintf("The agent pod on node %s failed to start (%s).", a.Node, reason)
-		f.Fixes = []model.Fix{{Description: "Look at the pod's events and logs.", Commands: []string{describe, fmt.Sprintf("kubectl -n %s logs %s", a.Namespace, a.Pod)}}}
+		cause.ID = "agent.not-started"
+		cause.Title = fmt.Sprintf("Node %s did not run netsleuth's %s agent", a.Node, a.Kind)
+		cause.Subject = node
+		cause.RootCause = fmt.Sprintf("The agent pod on node %s failed to start (%s).", a.Node, reason)
+		cause.Fixes = []model.Fix{{Description: "Look at the pod's events and logs.", Commands: []string{describe, fmt.Sprintf("kubectl -n %s logs %s", a.Namespace, a.Pod)}}}
+		cause = cause.WithKey(a.Pod)
 	}
-	return f
+	symptom := model.Finding{
+		ID:       probeID + ".agent-not-started",
+		Status:   model.StatusError,
+		Title:    fmt.Sprintf("The %s agent could not start on node %s, so %s did not test from it", a.Kind, a.Node, probeID),
+		Subject:  node,
+		Evidence: []string{evidence},
+	}
+	return []model.Finding{cause, symptom.Symptom(cause)}
 }
 
-// ReportLeftovers records a warn finding when earlier runs left objects
-// behind; only the first probe of a run to ask gets them.
+// ReportLeftovers records a warn finding when runs that are over left
+// objects behind (never for a run alive beside this one); only the first
+// probe of a run to ask gets them.
 func ReportLeftovers(ctx context.Context, env *probes.Env, rec probes.Recorder, probeID string) {
 	if env.Agents == nil {
 		return
@@ -129,7 +147,7 @@ func ReportLeftovers(ctx context.Context, env *probes.Env, rec probes.Recorder, 
 		ID:        probeID + ".leftovers",
 		Status:    model.StatusWarn,
 		Title:     "Objects from an earlier netsleuth run are still in the cluster",
-		RootCause: "An earlier run was killed before it could delete its agents.",
+		RootCause: "An earlier run was killed, or lost the API server, before it could delete its agents: its Lease has expired (runs alive now are not counted).",
 		Evidence:  left,
 		Fixes: []model.Fix{{Description: "Delete everything netsleuth left behind.",
 			Commands: []string{"netsleuth cleanup", "kubectl get ns,pods,services -A -l " + Selector}}},

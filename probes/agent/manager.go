@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 
+	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 )
@@ -34,6 +36,9 @@ type Config struct {
 	// StartTimeout bounds how long an agent may take to run; zero means
 	// DefaultStartTimeout. The caller's context may end it sooner.
 	StartTimeout time.Duration
+	// LeaseRenew is how often the run's Lease is renewed; zero means
+	// LeaseRenew (tests shorten it).
+	LeaseRenew time.Duration
 }
 
 // DefaultStartTimeout is how long an agent pod may take to start.
@@ -57,8 +62,10 @@ type Manager struct {
 	mu         sync.Mutex
 	nsCreated  bool // own namespace exists
 	touched    bool // something may have been created
+	lease      *leaseKeeper
 	privileged bool // own namespace allows privileged pods
 	agents     map[string]*entry
+	watches    map[string]*podWatch
 	leftovers  sync.Once
 }
 
@@ -75,6 +82,9 @@ func NewManager(kube kubernetes.Interface, cfg *rest.Config, c Config) *Manager 
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = DefaultStartTimeout
 	}
+	if c.LeaseRenew <= 0 {
+		c.LeaseRenew = LeaseRenew
+	}
 	if c.PullPolicy == "" {
 		c.PullPolicy = corev1.PullIfNotPresent
 	}
@@ -84,6 +94,19 @@ func NewManager(kube kubernetes.Interface, cfg *rest.Config, c Config) *Manager 
 	}
 	return m
 }
+
+// rbacManager is every call the Manager makes for pod and node agents: the
+// run's namespace (created, relabelled, deleted, waited for), its Lease
+// (created, renewed, deleted), its pods (created, watched until running,
+// their events read, deleted), exec into them (and into the CNI's own
+// pods), and the temporary Services deleted with the namespace.
+var rbacManager = model.MergePermissions(rbacLease, []model.Permission{
+	{Resource: "namespaces", Verbs: []string{"create", "delete", "get", "patch"}},
+	{Resource: "pods", Verbs: []string{"create", "deletecollection", "get", "list", "watch"}},
+	{Resource: "pods", Subresource: "exec", Verbs: []string{"create"}},
+	{Resource: "events", Verbs: []string{"list"}},
+	{Resource: "services", Verbs: []string{"delete", "list"}},
+})
 
 // Namespace is where the agents live.
 func (m *Manager) Namespace() string { return m.ns }
@@ -139,29 +162,71 @@ func (m *Manager) create(ctx context.Context, kind probes.AgentKind, node string
 	pod := m.podFor(kind, node)
 	a.Pod = pod.Name
 	_, err := m.kube.CoreV1().Pods(m.ns).Create(ctx, pod, metav1.CreateOptions{})
+	if kind == probes.AgentNode && m.ownNS {
+		// PodSecurity admission reads the namespace from a cache: right
+		// after this run relaxed its own namespace to privileged, it may
+		// still refuse a node agent as "restricted". Retry, bounded.
+		for deadline := time.Now().Add(podSecuritySettle); isPodSecurityRefusal(err) && time.Now().Before(deadline); {
+			select {
+			case <-ctx.Done():
+				return probes.Agent{Kind: kind, Node: node, Namespace: m.ns, Pod: pod.Name, Err: context.Cause(ctx)}
+			case <-time.After(200 * time.Millisecond):
+			}
+			_, err = m.kube.CoreV1().Pods(m.ns).Create(ctx, pod, metav1.CreateOptions{})
+		}
+	}
 	switch {
 	case apierrors.IsAlreadyExists(err):
 		// A retry after a cancelled attempt: reuse the pod.
-	case err != nil && apierrors.IsForbidden(err) && strings.Contains(err.Error(), "PodSecurity"):
+	case isPodSecurityRefusal(err):
 		a.Err = &probes.AgentStartError{Kind: kind, Node: node, Pod: pod.Name, Reason: "PodSecurity", Detail: err.Error()}
 		return a
 	case err != nil:
 		a.Err = fmt.Errorf("creating agent pod %s/%s: %w", m.ns, pod.Name, err)
 		return a
 	}
-	a.IP, a.Err = m.waitRunning(ctx, kind, node, pod.Name)
+	a.IP, a.Err = m.waitState(ctx, a, err == nil, podState)
 	return a
 }
 
-// ensureNamespace creates the run's namespace once; privileged relaxes its
-// PodSecurity level for node agents.
+// podSecuritySettle bounds how long a node agent waits for PodSecurity
+// admission to see its namespace relaxed to privileged.
+const podSecuritySettle = 10 * time.Second
+
+func isPodSecurityRefusal(err error) bool {
+	return err != nil && apierrors.IsForbidden(err) && strings.Contains(err.Error(), "PodSecurity")
+}
+
+// ensureNamespace readies the run's namespace before its first object:
+// its own namespace created once (privileged relaxes its PodSecurity level
+// for node agents), then the run's Lease in it, renewed until Close. In a
+// namespace the user chose the Lease is the run's first object.
 func (m *Manager) ensureNamespace(ctx context.Context, privileged bool) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.touched = true
-	if !m.ownNS || (m.nsCreated && (m.privileged || !privileged)) {
+	if m.ownNS && (!m.nsCreated || (privileged && !m.privileged)) {
+		if err := m.prepareNamespace(ctx, privileged); err != nil {
+			return err
+		}
+	}
+	if m.lease != nil {
 		return nil
 	}
+	k, err := startLease(ctx, m.kube, m.ns, m.cfg.RunID, m.cfg.LeaseRenew)
+	if err != nil {
+		// A denied create made nothing (in a namespace the user chose,
+		// nothing came before it).
+		m.touched = m.touched || !apierrors.IsForbidden(err)
+		return err
+	}
+	m.lease, m.touched = k, true
+	return nil
+}
+
+// prepareNamespace creates the run's own namespace at the PodSecurity level
+// its agents need, or relaxes it to privileged. Call with m.mu held.
+func (m *Manager) prepareNamespace(ctx context.Context, privileged bool) error {
+	m.touched = true
 	level := "restricted"
 	if privileged {
 		level = "privileged"
@@ -170,6 +235,9 @@ func (m *Manager) ensureNamespace(ctx context.Context, privileged bool) error {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: m.ns, Labels: labels(m.cfg.RunID, "")}}
 		ns.Labels[psEnforce], ns.Labels[psWarn] = level, level
 		if _, err := m.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			// A denied create made nothing: Close has nothing to delete
+			// (and no right to try).
+			m.touched = !apierrors.IsForbidden(err)
 			return fmt.Errorf("creating the agent namespace %s: %w", m.ns, err)
 		}
 		m.nsCreated, m.privileged = true, privileged
@@ -181,6 +249,42 @@ func (m *Manager) ensureNamespace(ctx context.Context, privileged bool) error {
 	}
 	m.privileged = true
 	return nil
+}
+
+// Stream runs `netsleuth agent <verb>` in agent a through the API server
+// (pods/exec), with stdin, stdout and stderr streamed both ways, until the
+// command exits or ctx ends. Closing stdin's writer ends a capture early.
+func (m *Manager) Stream(ctx context.Context, a probes.Agent, verb string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if a.Err != nil || a.Pod == "" {
+		return fmt.Errorf("agent on node %s is not running", a.Node)
+	}
+	r := m.kube.CoreV1().RESTClient().Post().Resource("pods").Namespace(a.Namespace).Name(a.Pod).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Container: m.containerFor(a), Command: []string{"/netsleuth", "agent", verb},
+			Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+	ex, err := remotecommand.NewSPDYExecutor(m.rest, "POST", r.URL())
+	if err != nil {
+		return fmt.Errorf("exec into %s/%s: %w", a.Namespace, a.Pod, err)
+	}
+	if err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr}); err != nil {
+		return fmt.Errorf("exec into %s/%s: %w", a.Namespace, a.Pod, err)
+	}
+	return nil
+}
+
+// ExecPod runs argv in a container of any pod (the user's) and returns its
+// stdout.
+func (m *Manager) ExecPod(ctx context.Context, ns, pod, container string, argv []string) (string, error) {
+	r := m.kube.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Container: container, Command: argv, Stdout: true, Stderr: true}, scheme.ParameterCodec)
+	ex, err := remotecommand.NewSPDYExecutor(m.rest, "POST", r.URL())
+	if err != nil {
+		return "", err
+	}
+	var stdout, stderr bytes.Buffer
+	if err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &stdout, Stderr: &stderr}); err != nil {
+		return "", fmt.Errorf("%w (%s)", err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
 }
 
 // Exec runs req in agent a through the API server (pods/exec) and decodes
@@ -222,33 +326,72 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// Leftovers lists objects of earlier runs, once per run.
+// Leftovers lists objects of runs that are over (not those of runs alive
+// now, as their Leases say), once per run.
 func (m *Manager) Leftovers(ctx context.Context) ([]string, error) {
 	var out []string
 	var err error
-	m.leftovers.Do(func() { out, err = Find(ctx, m.kube, m.cfg.RunID) })
+	m.leftovers.Do(func() {
+		var s Survey
+		s, err = Find(ctx, m.kube, m.cfg.RunID)
+		out = s.Leftovers
+	})
 	return out, err
 }
 
-// Close deletes everything the run created: its namespace (waiting until it
-// is gone, within ctx), or the run's pods and services in a chosen namespace.
+// Close deletes everything the run created and stops its watches. The
+// run's pods (only its own: selected by its run ID) are deleted with no
+// grace period and Close waits (within ctx) until the API server has none
+// left; the run's own namespace is then deleted without waiting for the
+// namespace controller to finish: nothing runs in it any more, and Find does
+// not count a terminating namespace as debris. A namespace the user chose
+// is never deleted: the run's services go instead. The run's Lease goes
+// last, whatever failed before it: from then on anything the run could not
+// delete is a leftover for `netsleuth cleanup`.
 func (m *Manager) Close(ctx context.Context) error {
 	m.mu.Lock()
 	touched := m.touched
 	m.mu.Unlock()
+	defer m.stopWatches()
 	if !touched {
 		return nil
 	}
 	sel := metav1.ListOptions{LabelSelector: LabelRunID + "=" + m.cfg.RunID}
 	zero := metav1.DeleteOptions{GracePeriodSeconds: new(int64)}
-	errPods := m.kube.CoreV1().Pods(m.ns).DeleteCollection(ctx, zero, sel)
+	err := ignoreNotFound(m.kube.CoreV1().Pods(m.ns).DeleteCollection(ctx, zero, sel))
+	if err != nil {
+		err = fmt.Errorf("deleting the agent pods in %s: %w", m.ns, err)
+	} else if w := m.watch(m.ns, sel); w.until(ctx, w.empty) != nil {
+		err = fmt.Errorf("agent pods in %s are still there: %w", m.ns, context.Cause(ctx))
+	}
 	if !m.ownNS {
-		return errors.Join(ignoreNotFound(errPods), deleteServices(ctx, m.kube, m.ns, sel))
+		err = errors.Join(err, deleteServices(ctx, m.kube, m.ns, sel))
+	} else if e := m.kube.CoreV1().Namespaces().Delete(ctx, m.ns, metav1.DeleteOptions{}); e != nil && !apierrors.IsNotFound(e) {
+		err = errors.Join(err, fmt.Errorf("deleting the agent namespace %s: %w", m.ns, e))
 	}
-	if err := m.kube.CoreV1().Namespaces().Delete(ctx, m.ns, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("deleting the agent namespace %s: %w", m.ns, err)
+	return errors.Join(err, m.stopLease(ctx))
+}
+
+// stopLease ends the run's Lease: its renewals stop and it is deleted, also
+// when its create was cut short (the server may have made it anyway).
+func (m *Manager) stopLease(ctx context.Context) error {
+	m.mu.Lock()
+	k := m.lease
+	m.lease = nil
+	m.mu.Unlock()
+	if k == nil {
+		k = &leaseKeeper{kube: m.kube, ns: m.ns, name: LeaseName(m.cfg.RunID)}
 	}
-	return waitGone(ctx, m.kube, m.ns)
+	return k.stop(ctx)
+}
+
+func (m *Manager) stopWatches() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, w := range m.watches {
+		w.stop()
+		delete(m.watches, k)
+	}
 }
 
 func ignoreNotFound(err error) error {

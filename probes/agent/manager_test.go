@@ -7,9 +7,13 @@ import (
 	"testing"
 	"time"
 
+	k8slabels "k8s.io/apimachinery/pkg/labels"
+
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
@@ -26,6 +30,38 @@ func fakeKubelet(cs *fake.Clientset, reason string) {
 		}
 		p.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.0.9", ContainerStatuses: []corev1.ContainerStatus{{Name: containerName, State: st}}}
 		return false, nil, nil
+	})
+	// The fake clientset's watch ignores label selectors: filter its events
+	// as the API server would (two runs share a namespace in some tests).
+	cs.PrependWatchReactor("pods", func(a k8stesting.Action) (bool, watch.Interface, error) {
+		wa := a.(k8stesting.WatchActionImpl)
+		w, err := cs.Tracker().Watch(corev1.SchemeGroupVersion.WithResource("pods"), wa.GetNamespace(), wa.ListOptions)
+		if err != nil {
+			return true, nil, err
+		}
+		sel := wa.GetWatchRestrictions().Labels
+		return true, watch.Filter(w, func(e watch.Event) (watch.Event, bool) {
+			p, ok := e.Object.(*corev1.Pod)
+			return e, !ok || sel == nil || sel.Matches(k8slabels.Set(p.Labels))
+		}), nil
+	})
+	// The fake clientset does not implement DeleteCollection: delete the
+	// matching pods one by one, as the API server would.
+	cs.PrependReactor("delete-collection", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		dc := a.(k8stesting.DeleteCollectionAction)
+		l, err := cs.Tracker().List(corev1.SchemeGroupVersion.WithResource("pods"), corev1.SchemeGroupVersion.WithKind("Pod"), dc.GetNamespace())
+		if err != nil {
+			return true, nil, err
+		}
+		sel := dc.GetListRestrictions().Labels
+		for _, p := range l.(*corev1.PodList).Items {
+			if sel.Matches(k8slabels.Set(p.Labels)) {
+				if err := cs.Tracker().Delete(corev1.SchemeGroupVersion.WithResource("pods"), p.Namespace, p.Name); err != nil {
+					return true, nil, err
+				}
+			}
+		}
+		return true, nil, nil
 	})
 }
 
@@ -83,9 +119,19 @@ func TestStartReportsImageNeverPullFast(t *testing.T) {
 	if !errors.As(a.Err, &se) || se.Reason != "ErrImageNeverPull" || time.Since(start) > 3*time.Second {
 		t.Fatalf("err %v after %s", a.Err, time.Since(start))
 	}
-	f := NotStartedFinding("pod-to-pod", a)
+	fs := NotStarted("pod-to-pod", a)
+	cause, f := fs[0], fs[1]
+	if cause.ID != "agent.image-unavailable" || cause.Key == "" || f.CausedBy != cause.Key {
+		t.Errorf("cause %+v, symptom %+v", cause, f)
+	}
 	if f.Status != "error" || !strings.Contains(f.Fixes[0].Commands[0], "--agent-image") {
 		t.Errorf("finding: %+v", f)
+	}
+	// A second node's failure to pull the same image is the same fact.
+	b := a
+	b.Node, b.Pod = "n2", "netsleuth-pod-n2"
+	if other := NotStarted("dns", b)[0]; other.Key != cause.Key {
+		t.Errorf("two nodes that cannot pull the image are two causes: %q, %q", cause.Key, other.Key)
 	}
 }
 
@@ -114,22 +160,73 @@ func TestCleanupAndLeftovers(t *testing.T) {
 		t.Errorf("leftovers reported twice: %v", again)
 	}
 	gone, err := Cleanup(context.Background(), cs, false)
-	if err != nil || len(gone) != 2 {
-		t.Fatalf("cleanup %v %v", gone, err)
+	if err != nil || len(gone.Leftovers) != 2 || len(gone.Live) != 0 {
+		t.Fatalf("cleanup %+v %v", gone, err)
 	}
 	if _, err := cs.CoreV1().Pods("team").Get(context.Background(), "app", metav1.GetOptions{}); err != nil {
 		t.Errorf("cleanup deleted an unlabelled pod: %v", err)
 	}
-	if left, _ := Find(context.Background(), cs, ""); len(left) != 0 {
-		t.Errorf("left after cleanup: %v", left)
+	if left, _ := Find(context.Background(), cs, ""); len(left.Leftovers) != 0 {
+		t.Errorf("left after cleanup: %v", left.Leftovers)
 	}
 }
 
-func TestPodNameIsADNSLabel(t *testing.T) {
-	for _, n := range []string{"nsl-node1", "Node_With.Dots.example.com", strings.Repeat("x", 200)} {
-		name := podName(probes.AgentNode, n)
-		if len(name) > 63 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
-			t.Errorf("podName(%q) = %q", n, name)
+func TestPodNameIsADNSLabelWithTheRunID(t *testing.T) {
+	seen := map[string]bool{}
+	for _, n := range []string{"nsl-node1", "Node_With.Dots.example.com", strings.Repeat("x", 200), strings.Repeat("x", 199)} {
+		for _, run := range []string{"1a2b3c4d", "e2e0123456789abc"} {
+			name := podName(run, probes.AgentNode, n)
+			if len(name) > 63 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" || !strings.HasSuffix(name, "-"+run) {
+				t.Errorf("podName(%q, %q) = %q", run, n, name)
+			}
+			if seen[name] {
+				t.Errorf("podName(%q, %q) = %q again", run, n, name)
+			}
+			seen[name] = true
 		}
 	}
+	if got := podName("1a2b3c4d", probes.AgentPod, "nsl-node1"); got != "netsleuth-pod-nsl-node1-1a2b3c4d" {
+		t.Errorf("a short node name is kept as it is: %q", got)
+	}
+}
+
+// A pod already in a namespace the user chose (started by hand, without the
+// run's labels) is reused: the run waits for it by name.
+func TestStartReusesAPodAlreadyThere(t *testing.T) {
+	cs := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "mine"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: podName("r5", probes.AgentPod, "n1"), Namespace: "mine"},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.0.7", ContainerStatuses: []corev1.ContainerStatus{
+				{Name: containerName, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}})
+	m := NewManager(cs, nil, Config{RunID: "r5", Image: "img", Namespace: "mine", StartTimeout: 5 * time.Second})
+	a := m.Start(context.Background(), probes.AgentPod, []string{"n1"})[0]
+	if a.Err != nil || a.IP != "10.244.0.7" {
+		t.Fatalf("agent: %+v", a)
+	}
+}
+
+// Right after the run relaxes its namespace to privileged, PodSecurity
+// admission may still judge a node agent by the old level: the create is
+// retried until admission sees the new label.
+func TestNodeAgentRetriesAPodSecurityRefusalAfterRelaxing(t *testing.T) {
+	cs := fake.NewClientset()
+	refusals := 2
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		if p.Spec.HostNetwork && refusals > 0 {
+			refusals--
+			return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), p.Name,
+				errors.New(`violates PodSecurity "restricted:latest": host namespaces (hostNetwork=true)`))
+		}
+		return false, nil, nil
+	})
+	fakeKubelet(cs, "")
+	m := NewManager(cs, nil, Config{RunID: "r6", Image: "img", StartTimeout: 5 * time.Second})
+	ctx := context.Background()
+	if a := m.Start(ctx, probes.AgentPod, []string{"n1"})[0]; a.Err != nil {
+		t.Fatal(a.Err)
+	}
+	if n := m.Start(ctx, probes.AgentNode, []string{"n1"})[0]; n.Err != nil || refusals != 0 {
+		t.Fatalf("node agent: %v (refusals left %d)", n.Err, refusals)
+	}
+	_ = m.Close(ctx)
 }

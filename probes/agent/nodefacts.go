@@ -64,24 +64,19 @@ func FactsFrom(node string, resp ops.Response) NodeFacts {
 
 // GatherFacts runs FactsRequest in every node agent concurrently.
 func GatherFacts(ctx context.Context, env *probes.Env, nodeAgents []probes.Agent) map[string]NodeFacts {
-	out := make([]NodeFacts, len(nodeAgents))
-	done := make(chan struct{}, len(nodeAgents))
-	for i, a := range nodeAgents {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			resp, err := env.Agents.Exec(ctx, a, FactsRequest())
-			if err != nil {
-				out[i] = NodeFacts{Node: a.Node, Errors: []string{err.Error()}}
-				return
-			}
-			out[i] = FactsFrom(a.Node, resp)
-		}()
-	}
-	for range nodeAgents {
-		<-done
-	}
+	out, _ := probes.FanOut(ctx, len(nodeAgents), 0, func(ctx context.Context, i int) (NodeFacts, error) {
+		a := nodeAgents[i]
+		resp, err := env.Agents.Exec(ctx, a, FactsRequest())
+		if err != nil {
+			return NodeFacts{Node: a.Node, Errors: []string{err.Error()}}, nil
+		}
+		return FactsFrom(a.Node, resp), nil
+	})
 	m := map[string]NodeFacts{}
-	for _, f := range out {
+	for i, f := range out {
+		if f.Node == "" {
+			f.Node = nodeAgents[i].Node
+		}
 		m[f.Node] = f
 	}
 	return m

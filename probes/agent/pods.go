@@ -41,15 +41,18 @@ func labels(runID string, kind probes.AgentKind) map[string]string {
 
 var unsafeName = regexp.MustCompile(`[^a-z0-9-]+`)
 
-// podName is a DNS-label pod name for kind on node, unique per node.
-func podName(kind probes.AgentKind, node string) string {
+// podName is a DNS-label pod name for run runID's agent of kind on node,
+// unique per node and per run: runs sharing an --agent-namespace never
+// share, reuse or delete each other's pods.
+func podName(runID string, kind probes.AgentKind, node string) string {
 	n := strings.Trim(unsafeName.ReplaceAllString(strings.ToLower(node), "-"), "-")
-	name := "netsleuth-" + string(kind) + "-" + n
-	if len(name) > 63 || n != strings.ToLower(node) {
+	name, suffix := "netsleuth-"+string(kind)+"-"+n, "-"+runID
+	if len(name)+len(suffix) > 63 || n != strings.ToLower(node) {
 		sum := sha256.Sum256([]byte(node))
-		name = strings.TrimRight(name[:min(len(name), 52)], "-") + "-" + hex.EncodeToString(sum[:])[:10]
+		h := "-" + hex.EncodeToString(sum[:])[:10]
+		name = strings.TrimRight(name[:min(len(name), 63-len(suffix)-len(h))], "-") + h
 	}
-	return name
+	return name + suffix
 }
 
 func agentEnv() []corev1.EnvVar {
@@ -71,7 +74,7 @@ func resources() corev1.ResourceRequirements {
 // network, with the host's root mounted read-only at /host.
 func (m *Manager) podFor(kind probes.AgentKind, node string) *corev1.Pod {
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: podName(kind, node), Namespace: m.ns, Labels: labels(m.cfg.RunID, kind)},
+		ObjectMeta: metav1.ObjectMeta{Name: podName(m.cfg.RunID, kind, node), Namespace: m.ns, Labels: labels(m.cfg.RunID, kind)},
 		Spec: corev1.PodSpec{
 			NodeName:                      node,
 			RestartPolicy:                 corev1.RestartPolicyNever,

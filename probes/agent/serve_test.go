@@ -48,7 +48,12 @@ func TestServeAndExec(t *testing.T) {
 		if err := json.Unmarshal(out.Bytes(), &resp); err != nil {
 			t.Fatal(err)
 		}
-		if resp.Results[2].Outcome == ops.OK || i > 20 {
+		// Serve starts its listeners concurrently: wait until all of them answer.
+		allOK := true
+		for _, r := range resp.Results {
+			allOK = allOK && r.Outcome == ops.OK
+		}
+		if allOK || i > 40 {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)

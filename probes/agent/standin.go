@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
 )
 
@@ -103,6 +104,15 @@ func (m *Manager) StandInPod(s StandInFor, owner *corev1.Namespace) *corev1.Pod 
 	return pod
 }
 
+// RBACStandIn is what stand-ins need: the run's namespace made and read (the
+// stand-in's owner), the stand-in created in the source pod's namespace,
+// watched until it has an IP, exec into it, and deleted.
+var RBACStandIn = model.MergePermissions(rbacManager, []model.Permission{
+	{Resource: "namespaces", Verbs: []string{"get"}},
+	{Resource: "pods", Verbs: []string{"create", "delete", "get", "list"}},
+	{Resource: "pods", Subresource: "exec", Verbs: []string{"create"}},
+})
+
 // StartStandIn creates the stand-in for s and waits until it runs (it
 // never becomes ready). Delete it with DeleteStandIns.
 func (m *Manager) StartStandIn(ctx context.Context, s StandInFor) probes.Agent {
@@ -127,7 +137,7 @@ func (m *Manager) StartStandIn(ctx context.Context, s StandInFor) probes.Agent {
 		a.Err = fmt.Errorf("creating stand-in pod %s/%s: %w", s.Namespace, pod.Name, err)
 		return a
 	}
-	a.IP, a.Err = m.waitState(ctx, a, podState)
+	a.IP, a.Err = m.waitState(ctx, a, err == nil, podState)
 	return a
 }
 
@@ -153,35 +163,6 @@ func DeleteStandIns(ctx context.Context, kube kubernetes.Interface, ns, runID st
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("stand-in pods in %s still exist: %w", ns, context.Cause(ctx))
-		case <-time.After(pollInterval):
-		}
-	}
-}
-
-// waitState polls a's pod until state says it is done, within the start
-// timeout.
-func (m *Manager) waitState(ctx context.Context, a probes.Agent, state func(*corev1.Pod) (string, bool, string, string)) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, m.cfg.StartTimeout)
-	defer cancel()
-	last := "the pod was never readable"
-	for {
-		p, err := m.kube.CoreV1().Pods(a.Namespace).Get(ctx, a.Pod, metav1.GetOptions{})
-		if err == nil {
-			last = "phase " + string(p.Status.Phase)
-			if ip, done, reason, detail := state(p); done {
-				if reason != "" {
-					return "", &probes.AgentStartError{Kind: a.Kind, Node: a.Node, Pod: a.Pod, Reason: reason, Detail: detail}
-				}
-				return ip, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			if ctx.Err() == context.DeadlineExceeded && context.Cause(ctx) == context.DeadlineExceeded {
-				return "", &probes.AgentStartError{Kind: a.Kind, Node: a.Node, Pod: a.Pod, Reason: "Timeout",
-					Detail: fmt.Sprintf("not running after %s: %s", m.cfg.StartTimeout, last)}
-			}
-			return "", context.Cause(ctx)
 		case <-time.After(pollInterval):
 		}
 	}

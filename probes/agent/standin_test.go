@@ -117,8 +117,15 @@ func TestStartStandInAndDelete(t *testing.T) {
 		t.Errorf("owner %+v, namespace %+v", p.OwnerReferences, owner.ObjectMeta)
 	}
 	found, err := Find(ctx, cs, "")
-	if err != nil || !strings.Contains(strings.Join(found, " "), "pod/shop/"+a.Pod) {
-		t.Errorf("`netsleuth cleanup` does not find the stand-in: %v %v", found, err)
+	if err != nil || len(found.Live) != 1 || found.Live[0].ID != "r1" || strings.Join(found.Leftovers, " ") != "pod/shop/other" {
+		t.Errorf("while run r1 lives, `netsleuth cleanup` must leave its stand-in alone and see r0's: %+v %v", found, err)
+	}
+	l, err := List(ctx, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if later := Classify(l, "", time.Now().Add(LeaseDuration+time.Second)); !strings.Contains(strings.Join(later.Leftovers, " "), "pod/shop/"+a.Pod) {
+		t.Errorf("once run r1's Lease has expired, `netsleuth cleanup` does not find the stand-in: %v", later.Leftovers)
 	}
 	if err := DeleteStandIns(ctx, cs, "shop", "r1"); err != nil {
 		t.Fatal(err)

@@ -14,44 +14,64 @@ import (
 	"github.com/netsleuth/netsleuth/probes"
 )
 
-// pollInterval is how often a starting agent's status is read.
+// pollInterval is how often DeleteStandIns rereads the stand-ins.
 const pollInterval = 300 * time.Millisecond
 
 // stuckReasons are container waiting reasons that will not resolve alone.
 var stuckReasons = []string{"ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName",
 	"CreateContainerConfigError", "CreateContainerError", "RunContainerError", "CrashLoopBackOff"}
 
-// waitRunning waits until the pod's container runs and returns its IP, or
-// returns an *probes.AgentStartError naming why it will not run.
-func (m *Manager) waitRunning(ctx context.Context, kind probes.AgentKind, node, name string) (string, error) {
+// waitState follows a's pod until state says it is done (the IP when it
+// runs, or a reason it never will), within the start timeout. The pods this
+// run created share one watch per namespace; any other pod (one that was
+// already there, an ephemeral container's target) gets a watch of its own.
+func (m *Manager) waitState(ctx context.Context, a probes.Agent, created bool, state func(*corev1.Pod) (string, bool, string, string)) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.StartTimeout)
 	defer cancel()
-	fail := func(reason, detail string) error {
-		return &probes.AgentStartError{Kind: kind, Node: node, Pod: name, Reason: reason, Detail: detail}
+	w := m.watch(a.Namespace, metav1.ListOptions{LabelSelector: LabelRunID + "=" + m.cfg.RunID})
+	if !created {
+		w = m.watch(a.Namespace, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("metadata.name", a.Pod).String()})
 	}
 	var last *corev1.Pod
-	t := time.NewTicker(pollInterval)
-	defer t.Stop()
-	for {
-		p, err := m.kube.CoreV1().Pods(m.ns).Get(ctx, name, metav1.GetOptions{})
-		if err == nil {
-			last = p
-			if ip, done, reason, detail := podState(p); done {
-				if reason != "" {
-					return "", fail(reason, detail)
-				}
-				return ip, nil
-			}
+	var ip, reason, detail string
+	err := w.until(ctx, func() bool {
+		p := w.get(a.Namespace, a.Pod)
+		if p == nil {
+			return false
 		}
-		select {
-		case <-ctx.Done():
-			if context.Cause(ctx) != context.DeadlineExceeded || ctx.Err() == nil {
-				return "", context.Cause(ctx)
-			}
-			return "", fail("Timeout", m.pendingDetail(context.WithoutCancel(ctx), name, last))
-		case <-t.C:
-		}
+		last = p
+		var done bool
+		ip, done, reason, detail = state(p)
+		return done
+	})
+	switch {
+	case err == nil && reason != "":
+		return "", &probes.AgentStartError{Kind: a.Kind, Node: a.Node, Pod: a.Pod, Reason: reason, Detail: detail}
+	case err == nil:
+		return ip, nil
+	case ctx.Err() == context.DeadlineExceeded && context.Cause(ctx) == context.DeadlineExceeded:
+		return "", &probes.AgentStartError{Kind: a.Kind, Node: a.Node, Pod: a.Pod, Reason: "Timeout",
+			Detail: m.pendingDetail(context.WithoutCancel(ctx), a.Namespace, a.Pod, last)}
+	default:
+		return "", err
 	}
+}
+
+// watch returns the run's watch of the pods in ns matching sel, started on
+// first use and stopped by Close.
+func (m *Manager) watch(ns string, sel metav1.ListOptions) *podWatch {
+	key := ns + "|" + sel.LabelSelector + "|" + sel.FieldSelector
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.watches == nil {
+		m.watches = map[string]*podWatch{}
+	}
+	w, ok := m.watches[key]
+	if !ok {
+		w = newPodWatch(m.kube, ns, sel)
+		m.watches[key] = w
+	}
+	return w
 }
 
 // podState reads a pod's status: done with an IP when its container runs,
@@ -88,7 +108,7 @@ func orDefault(s, d string) string {
 
 // pendingDetail describes a pod that did not start in time from its status
 // and its latest events.
-func (m *Manager) pendingDetail(ctx context.Context, name string, p *corev1.Pod) string {
+func (m *Manager) pendingDetail(ctx context.Context, ns, name string, p *corev1.Pod) string {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var parts []string
@@ -103,7 +123,7 @@ func (m *Manager) pendingDetail(ctx context.Context, name string, p *corev1.Pod)
 		}
 	}
 	sel := fields.SelectorFromSet(fields.Set{"involvedObject.name": name}).String()
-	evs, err := m.kube.CoreV1().Events(m.ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
+	evs, err := m.kube.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
 	if err == nil {
 		items := evs.Items
 		slices.SortFunc(items, func(a, b corev1.Event) int { return a.LastTimestamp.Compare(b.LastTimestamp.Time) })

@@ -1,0 +1,248 @@
+package capture
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/gopacket/gopacket/layers"
+)
+
+// Verdict is what a flow shows, in the words a person would use.
+type Verdict uint8
+
+// The verdicts. Each has a short ID (String) and, in a Finding, a sentence.
+const (
+	VerdictUnknown      Verdict = iota
+	TCPNoReply                  // SYN with no reply
+	TCPRefused                  // SYN answered by RST: the path works, nothing listens
+	TCPEstablished              // handshake completed
+	TCPReset                    // established, then reset
+	TCPHandshakeStalled         // SYN-ACK came back, the client never acknowledged it
+	TCPMidStream                // no handshake in the capture
+	ICMPUnreachable             // an ICMP destination-unreachable came back for the flow
+	ICMPFragNeeded              // fragmentation needed / packet too big came back
+	ICMPTimeExceeded            // the TTL ran out on the way
+	DNSNoAnswer                 // queries, no response
+	DNSNXDomain                 // the name does not exist
+	DNSServFail                 // the server failed
+	DNSError                    // another error rcode (REFUSED, NOTIMP, ...)
+	DNSAnswered                 // NOERROR
+	UDPNoReply                  // datagrams one way only
+	UDPAnswered                 // datagrams both ways
+	EchoAnswered                // ping answered
+	EchoUnanswered              // ping unanswered
+	ICMPMessages                // a flow of ICMP messages other than echo (errors, neighbour discovery)
+	OtherTraffic                // another IP protocol
+	SourceNotTranslated         // a pod address left the node's uplink
+	ReplyDropped                // a reply seen on one interface is missing on the next
+	RequestNotForwarded         // a request seen on one interface never left on the next
+)
+
+var verdictIDs = [...]string{"unknown", "tcp-no-reply", "tcp-refused", "tcp-established", "tcp-reset",
+	"tcp-handshake-stalled", "tcp-mid-stream", "icmp-unreachable", "icmp-frag-needed", "icmp-time-exceeded",
+	"dns-no-answer", "dns-nxdomain", "dns-servfail", "dns-error", "dns-answered", "udp-no-reply",
+	"udp-answered", "echo-answered", "echo-unanswered", "icmp-messages", "other-traffic",
+	"source-not-translated", "reply-dropped", "request-not-forwarded"}
+
+// String is the verdict's short ID, e.g. "tcp-refused".
+func (v Verdict) String() string {
+	if int(v) < len(verdictIDs) {
+		return verdictIDs[v]
+	}
+	return "unknown"
+}
+
+// Problem reports whether the verdict points at a fault rather than at
+// traffic that worked.
+func (v Verdict) Problem() bool {
+	switch v {
+	case TCPEstablished, DNSAnswered, UDPAnswered, EchoAnswered, ICMPMessages, OtherTraffic, TCPMidStream:
+		return false
+	}
+	return v != VerdictUnknown
+}
+
+// Finding is a verdict and the sentence that says it about one flow.
+type Finding struct {
+	Verdict  Verdict
+	Sentence string
+}
+
+func finding(v Verdict, format string, args ...any) Finding {
+	return Finding{Verdict: v, Sentence: fmt.Sprintf(format, args...)}
+}
+
+// Classify says what one flow shows. An ICMP error about the flow comes
+// first: it explains the silence of whatever else the flow shows.
+func Classify(f *Flow) Finding {
+	if f.ICMP != nil {
+		return classifyICMPError(f)
+	}
+	switch {
+	case f.Proto() == ProtoTCP:
+		return classifyTCP(f)
+	case f.DNS != nil:
+		return classifyDNS(f)
+	case f.Proto() == ProtoUDP:
+		if f.Rev.Packets == 0 {
+			return finding(UDPNoReply, "UDP with no reply (%s to %s, nothing back)", count(uint64(f.Fwd.Packets), "datagram"), f.Server())
+		}
+		return finding(UDPAnswered, "UDP both ways (%d sent, %d back)", f.Fwd.Packets, f.Rev.Packets)
+	case f.IsEcho:
+		if f.Rev.Packets == 0 {
+			return finding(EchoUnanswered, "ICMP echo unanswered (%s to %s)", count(uint64(f.Fwd.Packets), "request"), f.Server().Addr())
+		}
+		return finding(EchoAnswered, "ICMP echo answered (%d of %d)", f.Rev.Packets, f.Fwd.Packets)
+	case f.Proto() == ProtoICMP || f.Proto() == ProtoICMPv6:
+		return finding(ICMPMessages, "ICMP messages (type %d) from %s to %s", f.ICMPType, f.Client().Addr(), f.Server().Addr())
+	}
+	return finding(OtherTraffic, "%s between %s and %s", count(f.Packets(), f.Proto().String()+" packet"),
+		f.Client().Addr(), f.Server().Addr())
+}
+
+func classifyICMPError(f *Flow) Finding {
+	e := f.ICMP
+	times := ""
+	if e.Count > 1 {
+		times = fmt.Sprintf(" (%d times)", e.Count)
+	}
+	switch e.Kind {
+	case FragNeeded:
+		what := "fragmentation needed"
+		if e.V6 {
+			what = "packet too big"
+		}
+		return finding(ICMPFragNeeded, "ICMP %s (next-hop MTU %d) from %s%s", what, e.MTU, e.From, times)
+	case TimeExceeded:
+		return finding(ICMPTimeExceeded, "ICMP time exceeded from %s: the TTL ran out on the way%s", e.From, times)
+	case ParamProblem:
+		return finding(ICMPUnreachable, "ICMP parameter problem from %s%s", e.From, times)
+	case UnreachAdmin:
+		return finding(ICMPUnreachable, "ICMP administratively prohibited from %s: a filter rejects the traffic%s", e.From, times)
+	}
+	return finding(ICMPUnreachable, "ICMP %s unreachable from %s%s", e.Kind, e.From, times)
+}
+
+func classifyTCP(f *Flow) Finding {
+	back := f.Rev.Flags
+	switch {
+	case f.Fwd.SYNs == 0:
+		reset := ""
+		if f.RST() {
+			reset = ", reset"
+		}
+		return finding(TCPMidStream, "TCP without a handshake in the capture (%s%s)", count(f.Packets(), "packet"), reset)
+	case back&FlagSYN != 0 && f.RST():
+		return finding(TCPReset, "connection established, reset by the %s after %d bytes", resetter(f), f.Fwd.Payload+f.Rev.Payload)
+	case back&FlagSYN != 0 && f.Fwd.Flags&FlagACK == 0:
+		return finding(TCPHandshakeStalled, "SYN-ACK from %s never acknowledged", f.Server())
+	case back&FlagSYN != 0:
+		return finding(TCPEstablished, "connection established (%d bytes sent, %d received)", f.Fwd.Payload, f.Rev.Payload)
+	case back&FlagRST != 0:
+		return finding(TCPRefused, "SYN answered by RST: connection refused, the path to %s works but nothing listens on port %d",
+			f.Server().Addr(), f.Server().Port())
+	case f.Rev.Packets == 0:
+		return finding(TCPNoReply, "SYN with no reply (%s to %s, nothing back)", count(uint64(f.Fwd.SYNs), "SYN"), f.Server())
+	}
+	return finding(TCPMidStream, "SYN answered without SYN-ACK (%d packets back)", f.Rev.Packets)
+}
+
+func resetter(f *Flow) string {
+	if f.Rev.Flags&FlagRST != 0 {
+		return "server"
+	}
+	return "client"
+}
+
+func classifyDNS(f *Flow) Finding {
+	d := f.DNS
+	q := fmt.Sprintf("%s (%s)", d.Name, d.Type)
+	if d.Responses == 0 {
+		return finding(DNSNoAnswer, "DNS query for %s with no answer (%s to %s)", q, count(uint64(d.Queries), "query"), f.Server())
+	}
+	also := ""
+	if d.Unanswered > 0 {
+		also = fmt.Sprintf("; %s without response", count(uint64(d.Unanswered), "query"))
+	}
+	switch d.Rcode {
+	case layers.DNSResponseCodeNoErr:
+		if len(d.Answers()) == 0 {
+			return finding(DNSAnswered, "DNS answered %s with no records (NODATA)%s", q, also)
+		}
+		parts := make([]string, len(d.Answers()))
+		for i, a := range d.Answers() {
+			parts[i] = a.String()
+		}
+		return finding(DNSAnswered, "DNS answered %s: %s%s", q, strings.Join(parts, ", "), also)
+	case layers.DNSResponseCodeNXDomain:
+		return finding(DNSNXDomain, "DNS NXDOMAIN for %s: the name does not exist%s", q, also)
+	case layers.DNSResponseCodeServFail:
+		return finding(DNSServFail, "DNS SERVFAIL for %s: the server could not resolve it%s", q, also)
+	}
+	return finding(DNSError, "DNS %s for %s%s", d.Rcode, q, also)
+}
+
+// count renders "1 SYN" or "3 SYNs"; nouns ending in y take "ies".
+func count(n uint64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return fmt.Sprintf("%d %sies", n, noun[:len(noun)-1])
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// Context is what the classifier knows about where a capture was taken.
+type Context struct {
+	// Uplink is set when the capture's interface is the node's uplink
+	// (the interface towards the rest of the network).
+	Uplink bool
+	// PodCIDRs are the pod address ranges.
+	PodCIDRs []netip.Prefix
+	// ClusterCIDRs are every cluster-internal range: pods, services, nodes.
+	ClusterCIDRs []netip.Prefix
+}
+
+func contains(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckSNAT reports a flow that a pod started towards an
+// off-cluster address and whose packets left the uplink with the pod's
+// own address as source: masquerading (SNAT) did not happen.
+func CheckSNAT(f *Flow, ctx Context) (Finding, bool) {
+	src, dst := f.Client().Addr(), f.Server().Addr()
+	if !ctx.Uplink || f.Fwd.Packets == 0 || !contains(ctx.PodCIDRs, src) ||
+		contains(ctx.ClusterCIDRs, dst) || contains(ctx.PodCIDRs, dst) {
+		return Finding{}, false
+	}
+	return finding(SourceNotTranslated, "source not translated: %s to %s left %s with the pod's own address (no SNAT/masquerade)",
+		src, f.Server(), f.Iface), true
+}
+
+// Result is a flow and what it shows: its Classify finding first, then
+// any the context adds.
+type Result struct {
+	Flow     *Flow
+	Findings []Finding
+}
+
+// ClassifyTable classifies every flow of a table, in first-seen order.
+func ClassifyTable(t *Table, ctx Context) []Result {
+	flows := t.Flows()
+	out := make([]Result, len(flows))
+	for i, f := range flows {
+		out[i] = Result{Flow: f, Findings: []Finding{Classify(f)}}
+		if fd, ok := CheckSNAT(f, ctx); ok {
+			out[i].Findings = append(out[i].Findings, fd)
+		}
+	}
+	return out
+}
