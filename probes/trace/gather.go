@@ -1,0 +1,251 @@
+package trace
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/clusterdns"
+	"github.com/netsleuth/netsleuth/probes/dnsquery"
+	"github.com/netsleuth/netsleuth/probes/kube"
+	"github.com/netsleuth/netsleuth/probes/policy"
+	"github.com/netsleuth/netsleuth/probes/servicediag"
+)
+
+type searchResult = dnsquery.SearchResult
+
+// dnsquerySpec resolves name through the agent's resolv.conf (its search
+// path and ndots), A records only.
+func dnsquerySpec(name string) dnsquery.Spec {
+	return dnsquery.Spec{Count: 1, TimeoutMs: 2000, Search: &dnsquery.SearchSpec{Name: name, Types: []string{"A"}}}
+}
+
+func searchEvidence(sr *searchResult) []string {
+	rc := sr.ResolvConf
+	ev := []string{fmt.Sprintf("resolv.conf: nameserver %s, search %s, ndots:%d", strings.Join(rc.Nameservers, " "), strings.Join(rc.Search, " "), rc.Ndots)}
+	var steps []string
+	for _, st := range sr.Steps {
+		steps = append(steps, fmt.Sprintf("%s %s → %s", strings.TrimSuffix(st.Query, "."), st.Type, st.Rcode))
+	}
+	ev = append(ev, "search walk: "+strings.Join(steps, "; "))
+	if sr.Address != "" {
+		ev = append(ev, fmt.Sprintf("answer: %s A %s", strings.TrimSuffix(sr.ResolvedAs, "."), sr.Address))
+	}
+	return ev
+}
+
+// dnsCauses are the shared findings that can explain a failed resolution,
+// the most specific first: a policy blocking the source namespace's DNS, the
+// source node kubelet's clusterDNS, the kube-dns Service's endpoints.
+func dnsCauses(ctx context.Context, env *probes.Env, rec probes.Recorder, p *Plan) []model.Finding {
+	var out []model.Finding
+	if p.Source != nil {
+		if e, err := policy.Load(ctx, env, rec); err == nil {
+			for _, f := range e.Lint(p.Source.Namespace) {
+				if f.ID == "policy.blocks-dns" {
+					out = append(out, f)
+				}
+			}
+		}
+	}
+	rec.Stage("reading the cluster DNS and node " + p.Node + "'s kubelet clusterDNS")
+	t, err := clusterdns.Discover(ctx, env.Snap())
+	if err == nil {
+		if cfg, err := env.Snap().KubeletConfig(ctx, p.Node); err == nil {
+			out = append(out, clusterdns.KubeletDNS(p.Node, cfg.ClusterDNS, t))
+		}
+	}
+	if in, _, err := servicediag.Load(ctx, env.Snap(), clusterdns.SystemNS, time.Now()); err == nil {
+		in.Services = only(in.Services, clusterdns.ServiceName)
+		out = append(out, servicediag.Analyze(in)...)
+	}
+	return out
+}
+
+func only(svcs []corev1.Service, name string) []corev1.Service {
+	var out []corev1.Service
+	for _, s := range svcs {
+		if s.Name == name {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// service fills in the destination Service: its shared diagnosis, the
+// port asked for, its ready endpoints on that port, tried directly.
+func (s *session) service(ctx context.Context) {
+	svc := s.plan.Service
+	s.in.Dest, _ = netip.ParseAddr(svc.Spec.ClusterIP)
+	s.in.ServiceRef.Namespace, s.in.ServiceRef.Name, s.in.ServiceRef.ClusterIP = svc.Namespace, svc.Name, svc.Spec.ClusterIP
+	if in, _, err := servicediag.Load(ctx, s.env.Snap(), svc.Namespace, time.Now()); err == nil {
+		in.Services = only(in.Services, svc.Name)
+		s.in.ServiceFinding = servicediag.Analyze(in)
+	}
+	var sp *corev1.ServicePort
+	for i := range svc.Spec.Ports {
+		port := svc.Spec.Ports[i]
+		s.in.ServicePorts = append(s.in.ServicePorts, fmt.Sprintf("%d/%s→%s", port.Port, strings.ToLower(string(protoOf(port.Protocol))), targetPort(port)))
+		if int(port.Port) == s.in.Port && strings.EqualFold(string(protoOf(port.Protocol)), s.in.Proto) {
+			sp = &svc.Spec.Ports[i]
+		}
+	}
+	if sp == nil {
+		return
+	}
+	s.in.PortMatched, s.in.TargetPort = true, targetPort(*sp)
+	s.in.ServiceRef.PortName, s.in.ServiceRef.Port, s.in.ServiceRef.NodePort = sp.Name, int(sp.Port), int(sp.NodePort)
+	s.in.Backends = backends(ctx, s.env, svc, sp.Name)
+	if len(s.in.Backends) > 0 {
+		s.in.DestNode = s.in.Backends[0].Node
+	}
+	var req ops.Request
+	for _, b := range s.in.Backends {
+		req.Ops = append(req.Ops, s.connectOp(b.IP, b.Port))
+	}
+	if len(req.Ops) == 0 {
+		return
+	}
+	s.rec.Stage(fmt.Sprintf("connecting to %d endpoint(s) of %s directly", len(req.Ops), svc.Namespace+"/"+svc.Name))
+	if resp, err := s.env.Agents.Exec(ctx, s.sender, req); err == nil {
+		s.in.Direct = resp.Results
+	}
+}
+
+func protoOf(p corev1.Protocol) corev1.Protocol {
+	if p == "" {
+		return corev1.ProtocolTCP
+	}
+	return p
+}
+
+// backends are up to 3 ready endpoints of the Service's port.
+// rbacGather is what backends reads.
+var rbacGather = []model.Permission{{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}}}
+
+func backends(ctx context.Context, env *probes.Env, svc *corev1.Service, portName string) []Backend {
+	sl, err := env.Kube.DiscoveryV1().EndpointSlices(svc.Namespace).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc.Name})
+	if err != nil {
+		return nil
+	}
+	var out []Backend
+	for _, s := range sl.Items {
+		port := 0
+		for _, p := range s.Ports {
+			if p.Port != nil && (p.Name == nil && portName == "" || p.Name != nil && *p.Name == portName) {
+				port = int(*p.Port)
+			}
+		}
+		for _, e := range s.Endpoints {
+			if port == 0 || len(e.Addresses) == 0 || (e.Conditions.Ready != nil && !*e.Conditions.Ready) || len(out) == 3 {
+				continue
+			}
+			b := Backend{IP: e.Addresses[0], Port: port}
+			if e.NodeName != nil {
+				b.Node = *e.NodeName
+			}
+			if e.TargetRef != nil {
+				b.Pod = e.TargetRef.Namespace + "/" + e.TargetRef.Name
+			}
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// connectOp is the live attempt at ip:port with the trace's protocol.
+func (s *session) connectOp(ip string, port int) ops.Op {
+	if s.in.Proto == "udp" {
+		return ops.Op{Kind: ops.UDP, Target: ip, Port: port, Count: 3, TimeoutMs: 1000}
+	}
+	return ops.Op{Kind: ops.TCP, Target: ip, Port: port, TimeoutMs: 2000}
+}
+
+// policy asks the policy engine about the source → destination (the first
+// endpoint of a Service: policies apply after kube-proxy's DNAT).
+func (s *session) policy(ctx context.Context) {
+	e, err := policy.Load(ctx, s.env, s.rec)
+	if err != nil {
+		s.in.Notes = append(s.in.Notes, "NetworkPolicies were not evaluated: "+err.Error())
+		return
+	}
+	var src policy.Endpoint
+	if s.plan.Source != nil {
+		var ok bool
+		if src, ok = e.PodEndpoint(s.plan.Source.Namespace + "/" + s.plan.Source.Name); !ok {
+			return
+		}
+	} else {
+		src = e.IPEndpoint(s.in.SrcIP)
+	}
+	dst := s.in.Dest
+	if s.in.DestKind == ToService {
+		if len(s.in.Backends) == 0 {
+			return
+		}
+		dst, _ = netip.ParseAddr(s.in.Backends[0].IP)
+	}
+	to := e.IPEndpoint(dst)
+	port := s.in.Port
+	if s.in.DestKind == ToService && len(s.in.Backends) > 0 {
+		port = s.in.Backends[0].Port
+	}
+	v := e.Check(src, to, policy.Port{Port: int32(port), Protocol: corev1.Protocol(strings.ToUpper(s.in.Proto))})
+	f := e.Finding(src, to, v)
+	s.in.Policy, s.in.PolicyAllowed = &f, v.Allowed()
+}
+
+// nodes reads the source node's facts (and the destination node's, for a
+// pod), and for an off-cluster address lets the node itself try it.
+func (s *session) nodes(ctx context.Context) {
+	s.rec.Stage("reading node " + s.node.Node + "'s routes, forwarding, NAT and kube-proxy rules")
+	s.in.SrcFacts = s.nodeOf(ctx, s.node)
+	s.in.Proxy = kube.DiscoverKubeProxy(ctx, s.env.Snap())
+	if s.in.DestKind == ToAddress {
+		req := ops.Request{Ops: []ops.Op{s.connectOp(s.in.Dest.String(), s.in.Port)}}
+		if resp, err := s.env.Agents.Exec(ctx, s.node, req); err == nil {
+			s.in.NodeToTarget = resp.Results
+		}
+		return
+	}
+	if s.in.DestNode == "" {
+		return
+	}
+	if s.in.DestNode == s.node.Node {
+		s.in.DstFacts = s.in.SrcFacts
+		return
+	}
+	as := s.env.Agents.Start(ctx, probes.AgentNode, []string{s.in.DestNode})
+	if as[0].Err == nil {
+		s.in.DstFacts = s.nodeOf(ctx, as[0])
+	}
+}
+
+// live sends the connection from the sender, and captures a retry of it
+// when it does not arrive.
+func (s *session) live(ctx context.Context) {
+	req := ops.Request{Ops: []ops.Op{s.connectOp(s.in.Dest.String(), s.in.Port)}}
+	s.rec.Stage(fmt.Sprintf("connecting to %s:%d/%s from %s", s.in.Dest, s.in.Port, s.in.Proto, s.sender.Ref()))
+	for attempt := 0; attempt < 2; attempt++ {
+		resp, err := s.env.Agents.Exec(ctx, s.sender, req)
+		if err != nil {
+			s.in.Notes = append(s.in.Notes, "the live connection could not be sent: "+err.Error())
+			return
+		}
+		s.in.Live = resp.Results
+		if arrived(s.in.Live) {
+			return
+		}
+		time.Sleep(time.Second) // a new stand-in's rules may lag a moment
+	}
+	s.captureLive(ctx, req)
+}
