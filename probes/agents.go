@@ -3,6 +3,7 @@ package probes
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 )
@@ -68,4 +69,12 @@ type Agents interface {
 	// Leftovers lists namespaces and pods left by earlier, killed runs. It
 	// returns them only to its first caller in a run, so one probe reports them.
 	Leftovers(ctx context.Context) ([]string, error)
+}
+
+// Streamer is implemented by agents that can stream a long-running agent
+// command (a packet capture) instead of one JSON answer.
+type Streamer interface {
+	// Stream runs `netsleuth agent <verb>` in a, streaming stdin, stdout
+	// and stderr, until it exits or ctx ends.
+	Stream(ctx context.Context, a Agent, verb string, stdin io.Reader, stdout, stderr io.Writer) error
 }

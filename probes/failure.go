@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes/rbac"
 )
 
 // Finding IDs the runner uses for probes that could not finish.
@@ -159,8 +160,9 @@ func parseForbidden(err error) (denied, bool) {
 func forbiddenFinding(info model.ProbeInfo, stage string, err error) model.Finding {
 	d, ok := parseForbidden(err)
 	perms := info.RBAC
-	what := "a permission it needs"
+	what, role := "a permission it needs", rbac.ActiveRole
 	if ok {
+		role = rbac.RoleFor(d.Verb)
 		what = fmt.Sprintf("permission to %s %s", d.Verb, d.qualified())
 		if d.Namespace != "" {
 			what += fmt.Sprintf(" in namespace %s", d.Namespace)
@@ -173,7 +175,7 @@ func forbiddenFinding(info model.ProbeInfo, stage string, err error) model.Findi
 	if ok {
 		cmds = append(cmds, d.canI())
 	}
-	cmds = append(cmds, bindCommand(info.ID, d.User))
+	cmds = append(cmds, applyCommand(role), bindCommand(role, d.User))
 	var subj *model.Subject
 	if d.Resource != "" {
 		subj = &model.Subject{Kind: d.qualified(), Namespace: d.Namespace}
@@ -184,10 +186,10 @@ func forbiddenFinding(info model.ProbeInfo, stage string, err error) model.Findi
 		Status:    model.StatusError,
 		Title:     fmt.Sprintf("%s lacks RBAC permission", title(info)),
 		Subject:   subj,
-		RootCause: fmt.Sprintf("The API server denied %s while %s, so the probe could not finish.", what, stage),
+		RootCause: fmt.Sprintf("The API server denied %s while %s, so the probe could not finish; bind the ClusterRole %s, which grants it.", what, stage, role),
 		Evidence:  []string{err.Error()},
 		Fixes: []model.Fix{{
-			Description: "Grant the probe's permissions with this ClusterRole and bind it to your user, or run as a user who has them.",
+			Description: fmt.Sprintf("Bind netsleuth's ClusterRole %s to your user (the manifest is this probe's own permissions alone, for a narrower grant), or run as a user who has them.", role),
 			Commands:    cmds,
 			Manifest:    clusterRole(info.ID, perms),
 		}},
@@ -221,14 +223,34 @@ func (d denied) canI() string {
 	return cmd + " --all-namespaces"
 }
 
-func bindCommand(probe, user string) string {
+// applyCommand creates role from netsleuth's own declarations.
+func applyCommand(role string) string {
+	if role == rbac.ActiveRole {
+		return "netsleuth rbac --active | kubectl apply -f -"
+	}
+	return "netsleuth rbac | kubectl apply -f -"
+}
+
+// bindCommand binds role to the user the API server named.
+func bindCommand(role, user string) string {
 	if user == "" {
 		user = "<your-user>"
 	}
 	if sa, ok := strings.CutPrefix(user, "system:serviceaccount:"); ok {
-		return fmt.Sprintf("kubectl create clusterrolebinding netsleuth-%s --clusterrole=netsleuth-%s --serviceaccount=%s", probe, probe, sa)
+		return fmt.Sprintf("kubectl create clusterrolebinding %s-%s --clusterrole=%s --serviceaccount=%s", role, bindingSuffix(sa), role, sa)
 	}
-	return fmt.Sprintf("kubectl create clusterrolebinding netsleuth-%s --clusterrole=netsleuth-%s --user=%s", probe, probe, user)
+	return fmt.Sprintf("kubectl create clusterrolebinding %s-%s --clusterrole=%s --user=%s", role, bindingSuffix(user), role, user)
+}
+
+// bindingSuffix makes a user or namespace:serviceaccount fit an object name.
+func bindingSuffix(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			b[i] = '-'
+		}
+	}
+	return strings.Trim(string(b), "-.")
 }
 
 // clusterRole renders a ClusterRole granting perms, merging duplicate rules.

@@ -4,11 +4,13 @@ package probes
 
 import (
 	"context"
+	"sync"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes/kube"
 )
 
 // Probe is one diagnosis: it reads or tests the cluster and records findings.
@@ -43,6 +45,24 @@ type Env struct {
 	// Agents runs the in-cluster agents active probes send traffic from;
 	// nil when the run has none (unit tests, static probes only).
 	Agents Agents
+	// Cache is the run's shared read of the cluster (each list and each
+	// node's configz fetched once for every probe); Snap falls back to a
+	// fresh one when it is nil.
+	Cache *kube.Snapshot
+}
+
+// snapMu guards the lazy creation of an Env's snapshot.
+var snapMu sync.Mutex
+
+// Snap is the run's snapshot of the cluster: every probe reads lists,
+// configz and shared objects through it.
+func (e *Env) Snap() *kube.Snapshot {
+	snapMu.Lock()
+	defer snapMu.Unlock()
+	if e.Cache == nil {
+		e.Cache = kube.NewSnapshot(e.Kube, e.Namespace)
+	}
+	return e.Cache
 }
 
 // Options holds the inputs of probes that take extra flags.
@@ -58,6 +78,9 @@ type Options struct {
 	// MaxPairs bounds the pod-to-pod matrix (ordered cross-node pairs);
 	// larger clusters are sampled. Zero means the probe's default.
 	MaxPairs int
+	// MaxNodes bounds the nodes active probes start agents on (--max-nodes,
+	// see AgentNodes); zero means kube.DefaultMaxNodes.
+	MaxNodes int
 	// MetadataAddress is the cloud metadata endpoint (host:port) the
 	// exposure probe tries from a pod; "" means 169.254.169.254:80.
 	MetadataAddress string
@@ -67,4 +90,9 @@ type Options struct {
 	// PortProfile names the node-ports profile (assets/node-ports.yaml);
 	// "" means the default profile.
 	PortProfile string
+	// TracePort is trace's --port ("P[/proto]"), "" when TO carries the port.
+	TracePort string
+	// Capture is "off" when probes must not capture the packets of their
+	// failing paths (--capture); CaptureDir is where they save the pcaps.
+	Capture, CaptureDir string
 }

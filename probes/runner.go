@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,10 @@ type RunnerOptions struct {
 	ProbeTimeout time.Duration
 	// CleanupTimeout bounds each cleanup function; zero means DefaultCleanupTimeout.
 	CleanupTimeout time.Duration
+	// Invocation is how the user ran netsleuth ("kubectl netsleuth" as a
+	// kubectl plugin); fix commands that run netsleuth say it that way.
+	// Empty means "netsleuth".
+	Invocation string
 }
 
 // ProbeTimeoutError is the cause of a probe's context when ProbeTimeout expires.
@@ -81,7 +86,7 @@ func Run(ctx context.Context, ps []Probe, env *Env, sink model.Sink, opts Runner
 // runOne runs one probe from its started event to its finished event.
 func runOne(ctx context.Context, p Probe, env *Env, sink model.Sink, opts RunnerOptions) {
 	info := p.Info()
-	rec := &recorder{runID: env.RunID, probe: info.ID, sink: sink, stage: "starting"}
+	rec := &recorder{runID: env.RunID, probe: info.ID, sink: sink, stage: "starting", self: opts.Invocation}
 	rec.emit(model.Event{Type: model.EventStarted})
 	defer func() {
 		rec.runCleanups(ctx, opts.CleanupTimeout)
@@ -127,6 +132,7 @@ func safeRun(ctx context.Context, p Probe, env *Env, rec Recorder) (err error) {
 type recorder struct {
 	runID, probe string
 	sink         model.Sink
+	self         string // the invocation fix commands use for netsleuth
 
 	mu       sync.Mutex
 	stage    string
@@ -158,7 +164,45 @@ func (r *recorder) Finding(f model.Finding) {
 		return
 	}
 	f.Probe = r.probe
+	f.Fixes = Invoked(f.Fixes, r.self)
 	r.emit(model.Event{Type: model.EventFinding, Finding: &f})
+}
+
+// Self is the word fix commands start with to run netsleuth itself.
+const Self = "netsleuth"
+
+// Invoked rewrites fix commands that run netsleuth ("netsleuth check ...")
+// into the invocation the user typed, e.g. "kubectl netsleuth check ...".
+// It returns fixes unchanged when self is "" or "netsleuth".
+func Invoked(fixes []model.Fix, self string) []model.Fix {
+	if self == "" || self == Self {
+		return fixes
+	}
+	out := make([]model.Fix, len(fixes))
+	for i, fx := range fixes {
+		out[i] = fx
+		out[i].Commands = make([]string, len(fx.Commands))
+		for j, c := range fx.Commands {
+			if rest, ok := strings.CutPrefix(c, Self+" "); ok {
+				c = self + " " + rest
+			}
+			out[i].Commands[j] = c
+		}
+	}
+	return out
+}
+
+// Cite records a shared diagnosis and the probe's own findings that it
+// causes: each symptom links to the cause and carries its root cause and
+// fixes. A cause recorded by several probes is one finding in the report.
+func Cite(rec Recorder, cause model.Finding, symptoms ...model.Finding) {
+	if cause.Key == "" {
+		cause = cause.WithKey("")
+	}
+	rec.Finding(cause)
+	for _, s := range symptoms {
+		rec.Finding(s.Symptom(cause))
+	}
 }
 
 // Cleanup registers fn; cleanups run last-in first-out.

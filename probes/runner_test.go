@@ -19,13 +19,17 @@ import (
 
 // fakeProbe is a probe whose Run is a function.
 type fakeProbe struct {
-	id  string
-	run func(ctx context.Context, env *Env, rec Recorder) error
+	id   string
+	run  func(ctx context.Context, env *Env, rec Recorder) error
+	rbac []model.Permission // nil: get and list on nodes
 }
 
 func (p fakeProbe) Info() model.ProbeInfo {
-	return model.ProbeInfo{ID: p.id, Title: "Fake " + p.id, Scenario: "Z",
-		RBAC: []model.Permission{{Resource: "nodes", Verbs: []string{"get", "list"}}}}
+	perms := p.rbac
+	if perms == nil {
+		perms = []model.Permission{{Resource: "nodes", Verbs: []string{"get", "list"}}}
+	}
+	return model.ProbeInfo{ID: p.id, Title: "Fake " + p.id, Scenario: "Z", RBAC: perms}
 }
 
 func (p fakeProbe) Run(ctx context.Context, env *Env, rec Recorder) error {
@@ -168,6 +172,12 @@ func TestRunForbiddenNamesPermission(t *testing.T) {
 			}
 			if !slices.Contains(f.Fixes[0].Commands, tc.wantCanI) {
 				t.Errorf("commands %q lack %q", f.Fixes[0].Commands, tc.wantCanI)
+			}
+			if !strings.Contains(f.RootCause, "bind the ClusterRole netsleuth-view") {
+				t.Errorf("root cause %q does not name netsleuth-view, the role that grants a read", f.RootCause)
+			}
+			if !slices.ContainsFunc(f.Fixes[0].Commands, func(c string) bool { return strings.Contains(c, "--clusterrole=netsleuth-view") }) {
+				t.Errorf("commands %q do not bind netsleuth-view", f.Fixes[0].Commands)
 			}
 			m := f.Fixes[0].Manifest
 			if !strings.Contains(m, "kind: ClusterRole") || !strings.Contains(m, tc.in) || !strings.Contains(m, `resources: ["nodes"]`) {

@@ -17,6 +17,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes/policy"
 	"github.com/netsleuth/netsleuth/probes/runtime"
 	"github.com/netsleuth/netsleuth/probes/services"
+	"github.com/netsleuth/netsleuth/probes/trace"
 )
 
 // Probes returns a fresh instance of every probe.
@@ -35,5 +36,6 @@ func Probes() []probes.Probe {
 		nodesysctl.New(),   // J
 		services.New(),     // L
 		podtoservice.New(), // L
+		trace.New(),        // M
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes/clusterdns"
 )
 
 // ID is the probe's identifier for --probe.
@@ -15,8 +16,6 @@ const ID = "dns"
 const (
 	IDService          = "dns.service"
 	IDServiceMissing   = "dns.service-missing"
-	IDEndpoints        = "dns.endpoints"
-	IDNoReadyEndpoints = "dns.no-ready-endpoints"
 	IDPodsNotReady     = "dns.pods-not-ready"
 	IDUpstream         = "dns.upstream"
 	IDNoForward        = "dns.upstream-missing"
@@ -25,10 +24,7 @@ const (
 	IDNodeLocal        = "dns.nodelocal"
 	IDNodeLocalReady   = "dns.nodelocal-ready"
 	IDNodeLocalMissing = "dns.nodelocal-not-ready"
-	IDClusterDNS       = "dns.cluster-dns"
-	IDClusterDNSBad    = "dns.cluster-dns-mismatch"
-	IDClusterDNSIPVS   = "dns.cluster-dns-ipvs-bypass"
-	IDPolicyBlocksDNS  = "dns.policy-blocks-dns"
+	IDPolicyDNSChecked = "dns.policy-dns-egress"
 )
 
 const (
@@ -44,22 +40,27 @@ type NodeDNS struct {
 	Name          string
 	ClusterDNS    []string
 	ClusterDomain string
+	// Labels are the node's labels, to judge the NodeLocal DaemonSet's nodeSelector.
+	Labels map[string]string
 	// ConfigErr says why configz was not read, "" when it was.
 	ConfigErr string
 }
 
 // Input is everything Analyze reasons about.
 type Input struct {
-	Topology Topology
+	Topology clusterdns.Topology
 	Nodes    []NodeDNS
 	// Policy holds the policy engine's DNS lint findings (policy.blocks-dns);
 	// PolicyErr says why policies could not be evaluated.
 	Policy    []model.Finding
 	PolicyErr string
+	// Service holds the shared Service diagnosis of kube-system/kube-dns
+	// (servicediag): its endpoints, or the workload scaled to zero.
+	Service []model.Finding
 }
 
 var systemSubject = func(kind, name string) *model.Subject {
-	return &model.Subject{Kind: kind, Namespace: SystemNS, Name: name}
+	return &model.Subject{Kind: kind, Namespace: clusterdns.SystemNS, Name: name}
 }
 
 // Analyze turns the cluster's DNS configuration into findings, one per hop:
@@ -67,7 +68,10 @@ var systemSubject = func(kind, name string) *model.Subject {
 // kubelet's clusterDNS, and NetworkPolicies that block DNS.
 func Analyze(in Input) []model.Finding {
 	t := in.Topology
-	out := []model.Finding{serviceFinding(t), endpointsFinding(t)}
+	out := []model.Finding{serviceFinding(t)}
+	if t.Service != nil {
+		out = append(out, in.Service...)
+	}
 	if f, ok := podsFinding(t); ok {
 		out = append(out, f)
 	}
@@ -75,16 +79,13 @@ func Analyze(in Input) []model.Finding {
 	out = append(out, nodeLocalFindings(t, in.Nodes)...)
 	out = append(out, clusterDNSFindings(t, in.Nodes)...)
 	out = append(out, policyFindings(in)...)
-	for i := range out {
-		out[i].Probe = ID
-	}
 	return out
 }
 
-func serviceFinding(t Topology) model.Finding {
+func serviceFinding(t clusterdns.Topology) model.Finding {
 	if t.Service == nil {
 		return model.Finding{
-			ID: IDServiceMissing, Status: model.StatusFail, Subject: systemSubject("Service", ServiceName),
+			ID: IDServiceMissing, Status: model.StatusFail, Subject: systemSubject("Service", clusterdns.ServiceName),
 			Title:     "no kube-dns Service in kube-system",
 			RootCause: "There is no Service kube-system/kube-dns, so the ClusterIP every kubelet hands to pods as their nameserver leads nowhere and every lookup from ClusterFirst pods times out.",
 			Evidence:  append([]string{"GET services/kube-system/kube-dns: not found"}, t.Notes...),
@@ -98,89 +99,13 @@ func serviceFinding(t Topology) model.Finding {
 			References: []string{refDebug},
 		}
 	}
-	return model.Finding{ID: IDService, Status: model.StatusPass, Subject: systemSubject("Service", ServiceName),
+	return model.Finding{ID: IDService, Status: model.StatusPass, Subject: systemSubject("Service", clusterdns.ServiceName),
 		Title:    "Service kube-system/kube-dns has ClusterIP " + strings.Join(t.Service.ClusterIPs, ","),
 		Evidence: []string{"spec.clusterIPs: " + strings.Join(t.Service.ClusterIPs, ", ")}}
 }
 
-func readyEndpoints(t Topology) (ready, notReady []string) {
-	seen := map[string]bool{}
-	for _, e := range t.Endpoints {
-		if seen[e.IP] {
-			continue // one address appears once per port family slice
-		}
-		seen[e.IP] = true
-		label := e.IP
-		if e.Pod != "" {
-			label = fmt.Sprintf("%s (%s on %s)", e.IP, e.Pod, e.Node)
-		}
-		if e.Ready {
-			ready = append(ready, label)
-		} else {
-			notReady = append(notReady, label)
-		}
-	}
-	sort.Strings(ready)
-	sort.Strings(notReady)
-	return ready, notReady
-}
-
-func endpointsFinding(t Topology) model.Finding {
-	ready, notReady := readyEndpoints(t)
-	subj := systemSubject("Service", ServiceName)
-	ev := []string{
-		fmt.Sprintf("EndpointSlices of kube-system/kube-dns: %d ready (%s), %d not ready (%s)", len(ready), none(ready), len(notReady), none(notReady)),
-		fmt.Sprintf("CoreDNS pods (%s): %s", DNSLabel, describePods(t.Pods)),
-	}
-	if len(ready) > 0 {
-		return model.Finding{ID: IDEndpoints, Status: model.StatusPass, Subject: subj, Evidence: ev,
-			Title: fmt.Sprintf("kube-dns has %d ready endpoint(s): %s", len(ready), strings.Join(ready, ", "))}
-	}
-	f := model.Finding{ID: IDNoReadyEndpoints, Status: model.StatusFail, Subject: subj, Evidence: ev,
-		Title:      "CoreDNS has 0 ready endpoints behind kube-dns",
-		References: []string{refDebug}}
-	readyPods := 0
-	for _, p := range t.Pods {
-		if p.Ready {
-			readyPods++
-		}
-	}
-	switch {
-	case len(t.Pods) == 0:
-		f.RootCause = "CoreDNS has 0 ready endpoints: no pod with label k8s-app=kube-dns exists in kube-system (the coredns Deployment is scaled to 0 or deleted), so every DNS query to the kube-dns ClusterIP is dropped and name lookups in every pod time out."
-		f.Fixes = []model.Fix{{
-			Description: "Scale CoreDNS back up (two replicas or more, so one restart does not take DNS down) and wait until it is ready.",
-			Commands: []string{
-				"kubectl -n kube-system scale deployment coredns --replicas=2",
-				"kubectl -n kube-system rollout status deployment coredns --timeout=2m",
-				"kubectl -n kube-system get endpointslices -l kubernetes.io/service-name=kube-dns",
-			},
-		}}
-	case readyPods == 0:
-		f.RootCause = fmt.Sprintf("CoreDNS has 0 ready endpoints: its %d pod(s) exist but none is Ready (%s), so the kube-dns Service has nothing to send queries to and name lookups in every pod time out.", len(t.Pods), describePods(t.Pods))
-		f.Fixes = []model.Fix{{
-			Description: "Find out why CoreDNS is not Ready: a Corefile error, a forwarding loop (loop plugin), or an upstream it cannot reach; fix the Corefile and restart it.",
-			Commands: []string{
-				"kubectl -n kube-system describe pods -l " + DNSLabel,
-				"kubectl -n kube-system logs -l " + DNSLabel + " --tail=50",
-				"kubectl -n kube-system rollout restart deployment coredns",
-			},
-		}}
-	default:
-		f.RootCause = fmt.Sprintf("CoreDNS has 0 ready endpoints although %d CoreDNS pod(s) are Ready, so the kube-dns Service selector does not match them or the EndpointSlice controller is not running, and name lookups in every pod time out.", readyPods)
-		f.Fixes = []model.Fix{{
-			Description: "Make the Service selector match the CoreDNS pods' labels and check kube-controller-manager is running.",
-			Commands: []string{
-				"kubectl -n kube-system get service kube-dns -o jsonpath='{.spec.selector}'",
-				"kubectl -n kube-system get pods --show-labels | grep -i dns",
-			},
-		}}
-	}
-	return f
-}
-
 // podsFinding warns when some CoreDNS pods are not Ready while others serve.
-func podsFinding(t Topology) (model.Finding, bool) {
+func podsFinding(t clusterdns.Topology) (model.Finding, bool) {
 	var notReady []string
 	for _, p := range t.Pods {
 		if !p.Ready {
@@ -200,7 +125,7 @@ func podsFinding(t Topology) (model.Finding, bool) {
 	}, true
 }
 
-func describePods(ps []Pod) string {
+func describePods(ps []clusterdns.Pod) string {
 	if len(ps) == 0 {
 		return "none"
 	}
@@ -223,7 +148,7 @@ func none(ss []string) string {
 	return strings.Join(ss, ", ")
 }
 
-func upstreamFinding(t Topology) model.Finding {
+func upstreamFinding(t clusterdns.Topology) model.Finding {
 	subj := systemSubject("ConfigMap", "coredns")
 	if t.Corefile == nil {
 		return model.Finding{ID: IDCorefileUnread, Status: model.StatusSkip, Subject: subj,
@@ -249,7 +174,7 @@ func upstreamFinding(t Topology) model.Finding {
 	}
 }
 
-func proxyModeFinding(t Topology) model.Finding {
+func proxyModeFinding(t clusterdns.Topology) model.Finding {
 	subj := &model.Subject{Kind: "Cluster", Name: "kube-proxy"}
 	if t.ProxyMode == "" {
 		return model.Finding{ID: IDProxyMode, Status: model.StatusSkip, Subject: subj,

@@ -20,16 +20,37 @@ import (
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/clusterdns"
 	"github.com/netsleuth/netsleuth/probes/kube/kubetest"
+	"github.com/netsleuth/netsleuth/probes/servicediag"
 )
 
-func labTopology() Topology {
-	cf := ParseCorefile(labCorefile)
-	return Topology{
-		Service: &Service{Namespace: SystemNS, Name: ServiceName, ClusterIPs: []string{"10.96.0.10"}},
-		Endpoints: []Endpoint{{IP: "10.244.0.20", Node: "n1", Pod: "coredns-a", Ready: true},
+// labCorefile is the lab cluster's Corefile.
+const labCorefile = `.:53 {
+    errors
+    health {
+        lameduck 2s
+    }
+    ready
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+    prometheus :9153
+    forward . 10.250.0.53   # the lab's upstream
+    cache 30
+    loop
+}
+`
+
+func labTopology() clusterdns.Topology {
+	cf := clusterdns.ParseCorefile(labCorefile)
+	return clusterdns.Topology{
+		Service: &clusterdns.Service{Namespace: clusterdns.SystemNS, Name: clusterdns.ServiceName, ClusterIPs: []string{"10.96.0.10"}},
+		Endpoints: []clusterdns.Endpoint{{IP: "10.244.0.20", Node: "n1", Pod: "coredns-a", Ready: true},
 			{IP: "10.244.1.14", Node: "n2", Pod: "coredns-b", Ready: true}},
-		Pods: []Pod{{Name: "coredns-a", Node: "n1", IP: "10.244.0.20", Ready: true, Phase: "Running"},
+		Pods: []clusterdns.Pod{{Name: "coredns-a", Node: "n1", IP: "10.244.0.20", Ready: true, Phase: "Running"},
 			{Name: "coredns-b", Node: "n2", IP: "10.244.1.14", Ready: true, Phase: "Running"}},
 		Corefile: &cf, CorefileSource: "ConfigMap kube-system/coredns",
 		ProxyMode: "iptables", ProxyModeSource: "test",
@@ -40,10 +61,10 @@ func labNodes() []NodeDNS {
 	return []NodeDNS{{Name: "n1", ClusterDNS: []string{"10.96.0.10"}}, {Name: "n2", ClusterDNS: []string{"10.96.0.10"}}}
 }
 
-func withNodeLocal(t Topology, ready map[string]bool) Topology {
-	t.NodeLocal = NodeLocal{Present: true, Name: NodeLocalName, Addresses: []string{"169.254.20.10", "10.96.0.10"}, Source: "test"}
+func withNodeLocal(t clusterdns.Topology, ready map[string]bool) clusterdns.Topology {
+	t.NodeLocal = clusterdns.NodeLocal{Present: true, Name: clusterdns.NodeLocalName, Addresses: []string{"169.254.20.10", "10.96.0.10"}, Source: "test"}
 	for n, r := range ready {
-		t.NodeLocal.Pods = append(t.NodeLocal.Pods, Pod{Name: "node-local-dns-" + n, Node: n, Ready: r, Phase: "Running"})
+		t.NodeLocal.Pods = append(t.NodeLocal.Pods, clusterdns.Pod{Name: "node-local-dns-" + n, Node: n, Ready: r, Phase: "Running"})
 	}
 	return t
 }
@@ -56,24 +77,16 @@ func TestAnalyzeHealthy(t *testing.T) {
 			t.Errorf("healthy: %s %s %s", f.ID, f.Status, f.Title)
 		}
 	}
-	if kubetest.Count(got, IDClusterDNS, model.StatusPass) != 2 || kubetest.Count(got, IDEndpoints, model.StatusPass) != 1 {
-		t.Errorf("want per-node clusterDNS and endpoint passes: %+v", got)
+	if kubetest.Count(got, clusterdns.IDKubeletDNS, model.StatusPass) != 2 {
+		t.Errorf("want per-node clusterDNS passes: %+v", got)
 	}
 }
 
 func TestAnalyzeBrokenHops(t *testing.T) {
-	zero := labTopology()
-	zero.Endpoints, zero.Pods = nil, nil
-	notReady := labTopology()
-	for i := range notReady.Endpoints {
-		notReady.Endpoints[i].Ready, notReady.Pods[i].Ready = false, false
-	}
-	orphan := labTopology()
-	orphan.Endpoints = nil
 	noSvc := labTopology()
 	noSvc.Service = nil
 	noFwd := labTopology()
-	cf := ParseCorefile(".:53 {\n kubernetes cluster.local\n}")
+	cf := clusterdns.ParseCorefile(".:53 {\n kubernetes cluster.local\n}")
 	noFwd.Corefile = &cf
 	half := labTopology()
 	half.Pods[1].Ready = false
@@ -84,6 +97,11 @@ func TestAnalyzeBrokenHops(t *testing.T) {
 	nlDown := withNodeLocal(labTopology(), map[string]bool{"n1": true, "n2": false})
 	nlNodes := labNodes()
 	nlNodes[1].ClusterDNS = []string{"169.254.20.10"}
+	nlSel := withNodeLocal(labTopology(), map[string]bool{"n1": true})
+	nlSel.NodeLocal.NodeSelector = map[string]string{"kubernetes.io/hostname": "n1"}
+	selNodes := labNodes()
+	selNodes[1].ClusterDNS = []string{"169.254.20.10"}
+	selNodes[0].Labels, selNodes[1].Labels = map[string]string{"kubernetes.io/hostname": "n1"}, map[string]string{"kubernetes.io/hostname": "n2"}
 	cases := []struct {
 		name      string
 		in        Input
@@ -93,14 +111,13 @@ func TestAnalyzeBrokenHops(t *testing.T) {
 		rootCause string
 		fix       string
 	}{
-		{"coredns scaled to zero", Input{Topology: zero, Nodes: labNodes()}, IDNoReadyEndpoints, model.StatusFail, "kube-dns", "0 ready endpoints: no pod", "scale deployment coredns --replicas=2"},
-		{"coredns not ready", Input{Topology: notReady, Nodes: labNodes()}, IDNoReadyEndpoints, model.StatusFail, "kube-dns", "none is Ready", "logs"},
-		{"selector mismatch", Input{Topology: orphan, Nodes: labNodes()}, IDNoReadyEndpoints, model.StatusFail, "kube-dns", "selector", "selector"},
 		{"no service", Input{Topology: noSvc, Nodes: labNodes()}, IDServiceMissing, model.StatusFail, "kube-dns", "no Service", "expose"},
 		{"no upstream", Input{Topology: noFwd, Nodes: labNodes()}, IDNoForward, model.StatusWarn, "coredns", "no forward", "forward ."},
 		{"one pod not ready", Input{Topology: half, Nodes: labNodes()}, IDPodsNotReady, model.StatusWarn, "coredns", "coredns-b", "describe pod coredns-b"},
-		{"clusterDNS unused IP", Input{Topology: labTopology(), Nodes: badDNS}, IDClusterDNSBad, model.StatusFail, "n2", "nameserver 10.96.0.99", "clusterDNS: [10.96.0.10]"},
-		{"ipvs without node-local clusterDNS", Input{Topology: ipvs, Nodes: labNodes()}, IDClusterDNSIPVS, model.StatusWarn, "n1", "IPVS mode", "clusterDNS: [169.254.20.10]"},
+		{"clusterDNS unused IP", Input{Topology: labTopology(), Nodes: badDNS}, clusterdns.IDKubeletDNS, model.StatusFail, "n2", "nameserver 10.96.0.99", "clusterDNS: [10.96.0.10]"},
+		{"ipvs without node-local clusterDNS", Input{Topology: ipvs, Nodes: labNodes()}, clusterdns.IDKubeletDNS, model.StatusWarn, "n1", "IPVS mode", "clusterDNS: [169.254.20.10]"},
+		{"node-local excluded by its nodeSelector", Input{Topology: nlSel, Nodes: selNodes}, IDNodeLocalMissing, model.StatusFail, "n2",
+			"nodeSelector \\(kubernetes.io/hostname=n1\\) excludes it", `"nodeSelector":{"kubernetes.io/hostname":null}`},
 		{"node-local down where kubelet uses it", Input{Topology: nlDown, Nodes: nlNodes}, IDNodeLocalMissing, model.StatusFail, "n2", "169.254.20.10.*not Ready", "node-local-dns"},
 	}
 	for _, c := range cases {
@@ -129,7 +146,7 @@ func TestNodeLocalHealthyAndNodeLocalClusterDNS(t *testing.T) {
 	if kubetest.Count(got, IDNodeLocalReady, model.StatusPass) != 2 {
 		t.Errorf("want NodeLocal ready on both nodes: %+v", got)
 	}
-	if f, _ := kubetest.Find(got, IDClusterDNS, "n1"); f.Status != model.StatusPass || !strings.Contains(f.Title, "NodeLocal") {
+	if f, _ := kubetest.Find(got, clusterdns.IDKubeletDNS, "n1"); f.Status != model.StatusPass || !strings.Contains(f.Title, "NodeLocal") {
 		t.Errorf("%+v", f)
 	}
 }
@@ -148,16 +165,16 @@ func fakeCluster(objs ...any) kubernetes.Interface {
 	base := []any{
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}},
-		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNS, Name: ServiceName}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10", ClusterIPs: []string{"10.96.0.10"}}},
-		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNS, Name: "kube-dns-x", Labels: map[string]string{"kubernetes.io/service-name": ServiceName}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: clusterdns.SystemNS, Name: clusterdns.ServiceName}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10", ClusterIPs: []string{"10.96.0.10"}}},
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: clusterdns.SystemNS, Name: "kube-dns-x", Labels: map[string]string{"kubernetes.io/service-name": clusterdns.ServiceName}},
 			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.20"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
 				NodeName: ptr.To("n1"), TargetRef: &corev1.ObjectReference{Name: "coredns-a"}}}},
-		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNS, Name: "coredns-a", Labels: map[string]string{"k8s-app": "kube-dns"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: clusterdns.SystemNS, Name: "coredns-a", Labels: map[string]string{"k8s-app": "kube-dns"}},
 			Spec: corev1.PodSpec{NodeName: "n1"}, Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.0.20",
 				Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNS, Name: "coredns"}, Data: map[string]string{"Corefile": labCorefile}},
-		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNS, Name: "kube-proxy"}, Data: map[string]string{"config.conf": "mode: ipvs\n"}},
-		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: SystemNS, Name: NodeLocalName},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: clusterdns.SystemNS, Name: "coredns"}, Data: map[string]string{"Corefile": labCorefile}},
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: clusterdns.SystemNS, Name: "kube-proxy"}, Data: map[string]string{"config.conf": "mode: ipvs\n"}},
+		&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: clusterdns.SystemNS, Name: clusterdns.NodeLocalName},
 			Spec: appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "node-local-dns"}},
 				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "node-cache",
 					Args: []string{"-localip", "169.254.20.10,10.96.0.10", "-conf", "/etc/Corefile"}}}}}}},
@@ -171,8 +188,8 @@ func fakeCluster(objs ...any) kubernetes.Interface {
 	return fake.NewClientset(rt...)
 }
 
-func configz(dns map[string]string) func(context.Context, kubernetes.Interface, string) (*kubeletv1beta1.KubeletConfiguration, error) {
-	return func(_ context.Context, _ kubernetes.Interface, node string) (*kubeletv1beta1.KubeletConfiguration, error) {
+func configz(dns map[string]string) func(context.Context, *probes.Env, string) (*kubeletv1beta1.KubeletConfiguration, error) {
+	return func(_ context.Context, _ *probes.Env, node string) (*kubeletv1beta1.KubeletConfiguration, error) {
 		ip, ok := dns[node]
 		if !ok {
 			return nil, errors.New("connection refused")
@@ -197,12 +214,12 @@ func TestRunWithFakeClientset(t *testing.T) {
 		id, subject string
 		status      model.Status
 	}{
-		{IDEndpoints, ServiceName, model.StatusPass},
+		{servicediag.IDOK, clusterdns.ServiceName, model.StatusPass},
 		{IDProxyMode, "kube-proxy", model.StatusPass},
-		{IDNodeLocal, NodeLocalName, model.StatusPass},
-		{IDNodeLocalMissing, "n1", model.StatusFail}, // kubelet uses 169.254.20.10, no cache pod
-		{IDClusterDNS, "n2", model.StatusSkip},       // configz unreadable
-		{IDPolicyBlocksDNS, "deny-egress", model.StatusFail},
+		{IDNodeLocal, clusterdns.NodeLocalName, model.StatusPass},
+		{IDNodeLocalMissing, "n1", model.StatusFail},      // kubelet uses 169.254.20.10, no cache pod
+		{clusterdns.IDKubeletDNS, "n2", model.StatusSkip}, // configz unreadable
+		{"policy.blocks-dns", "deny-egress", model.StatusFail},
 	}
 	for _, w := range want {
 		if f, ok := kubetest.Find(got, w.id, w.subject); !ok || f.Status != w.status {

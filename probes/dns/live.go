@@ -5,12 +5,13 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/capture"
+	"github.com/netsleuth/netsleuth/probes/clusterdns"
 	"github.com/netsleuth/netsleuth/probes/dnsquery"
 )
 
@@ -51,9 +52,9 @@ func externalName(targets []string) string {
 }
 
 // clusterServers are the in-cluster hops every node's agent queries.
-func clusterServers(t Topology) []dnsquery.Server {
+func clusterServers(t clusterdns.Topology) []dnsquery.Server {
 	var out []dnsquery.Server
-	for _, a := range localAddresses(t) {
+	for _, a := range t.LocalAddresses() {
 		out = append(out, dnsquery.Server{Hop: HopNodeLocal, Addr: a, Label: "NodeLocal DNS cache"})
 	}
 	for _, ip := range t.ServiceIPs() {
@@ -68,7 +69,7 @@ func clusterServers(t Topology) []dnsquery.Server {
 }
 
 // upstreamServers are the Corefile's forward targets that are addresses.
-func upstreamServers(t Topology) []dnsquery.Server {
+func upstreamServers(t clusterdns.Topology) []dnsquery.Server {
 	var out []dnsquery.Server
 	if t.Corefile == nil {
 		return nil
@@ -92,8 +93,8 @@ func upstreamServers(t Topology) []dnsquery.Server {
 }
 
 // liveRequest is the request each node's agent runs.
-func liveRequest(t Topology, domain, external string) ops.Request {
-	names := []string{"kubernetes.default.svc." + domain + ".", ServiceName + "." + SystemNS + ".svc." + domain + ".", external}
+func liveRequest(t clusterdns.Topology, domain, external string) ops.Request {
+	names := []string{"kubernetes.default.svc." + domain + ".", clusterdns.ServiceName + "." + clusterdns.SystemNS + ".svc." + domain + ".", external}
 	cluster := &dnsquery.Spec{Servers: clusterServers(t), Names: names, Count: liveCount, TimeoutMs: liveTimeoutMs,
 		Search: &dnsquery.SearchSpec{Name: searchName}}
 	req := ops.Request{Ops: []ops.Op{{Kind: ops.DNS, DNS: cluster}}}
@@ -104,24 +105,28 @@ func liveRequest(t Topology, domain, external string) ops.Request {
 	return req
 }
 
-// runLive measures DNS from a pod-network agent on every node and records
+// runLive measures DNS from a pod-network agent on every sampled node
+// (Env.AgentNodes) and records
 // the hop-by-hop verdicts.
-func runLive(ctx context.Context, env *probes.Env, rec probes.Recorder, in Input) error {
+func runLive(ctx context.Context, env *probes.Env, rec probes.Recorder, in Input, causes Causes) error {
 	if env.Agents == nil {
 		rec.Finding(model.Finding{Probe: ID, ID: IDLiveSkipped, Status: model.StatusSkip, Subject: &model.Subject{Kind: "Cluster", Name: "dns"},
 			Title: "live DNS measurement not run: this run has no in-cluster agents", Evidence: []string{agent.ErrNoAgents.Error()}})
 		return nil
 	}
-	nodes := make([]string, 0, len(in.Nodes))
-	for _, n := range in.Nodes {
-		nodes = append(nodes, n.Name)
+	sample, err := env.AgentNodes(ctx)
+	if err != nil {
+		return err
 	}
-	ok, failed, err := agent.StartPods(ctx, env, rec, probes.AgentPod, nodes)
+	probes.RecordCoverage(rec, ID, sample)
+	ok, failed, err := agent.StartPods(ctx, env, rec, probes.AgentPod, sample.Names())
 	if err != nil {
 		return err
 	}
 	for _, a := range failed {
-		rec.Finding(agent.NotStartedFinding(ID, a))
+		for _, f := range agent.NotStarted(ID, a) {
+			rec.Finding(f)
+		}
 	}
 	domain := "cluster.local"
 	if t := in.Topology; t.Corefile != nil && len(t.Corefile.KubernetesZones()) > 0 {
@@ -130,19 +135,87 @@ func runLive(ctx context.Context, env *probes.Env, rec probes.Recorder, in Input
 	external := externalName(env.Options.Targets)
 	req := liveRequest(in.Topology, domain, external)
 	rec.Stage("querying each DNS hop from the agents (UDP and TCP)")
-	live := make([]LiveNode, len(ok))
-	var wg sync.WaitGroup
-	for i, a := range ok {
-		wg.Go(func() { live[i] = measure(ctx, env, a, req) })
-	}
-	wg.Wait()
+	live, _ := probes.FanOut(ctx, len(ok), 0, func(ctx context.Context, i int) (LiveNode, error) {
+		return measure(ctx, env, ok[i], req), nil
+	})
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	for _, f := range AnalyzeLive(LiveInput{Topology: in.Topology, Nodes: live, ExternalName: external}) {
+	fs := AnalyzeLive(LiveInput{Topology: in.Topology, Nodes: live, ExternalName: external, Causes: causes})
+	if agent.Enabled(env) {
+		captureFailing(ctx, env, rec, in.Topology, ok, fs, domain)
+	}
+	for _, f := range fs {
 		rec.Finding(f)
 	}
 	return nil
+}
+
+// maxCaptures bounds the nodes whose failing kube-dns hop is captured.
+const maxCaptures = 2
+
+// captureFailing captures, on each node (up to maxCaptures) where the
+// kube-dns ClusterIP fails, one query's retry at the agent pod's veth, and
+// adds what the packets show to that node's kube-dns finding.
+func captureFailing(ctx context.Context, env *probes.Env, rec probes.Recorder, t clusterdns.Topology, pods []probes.Agent, fs []model.Finding, domain string) {
+	ips := t.ServiceIPs()
+	if len(ips) == 0 {
+		return
+	}
+	kd, err := netip.ParseAddr(ips[0])
+	if err != nil {
+		return
+	}
+	done := 0
+	for i := range fs {
+		f := &fs[i]
+		if f.ID != IDLiveKubeDNS || !f.Status.Failing() || f.Subject == nil || done == maxCaptures {
+			continue
+		}
+		node := f.Subject.Name
+		pod, ok := agentOn(pods, node)
+		if !ok {
+			continue
+		}
+		done++
+		nodeAgents, failed, err := agent.StartNodes(ctx, env, rec, "capture a DNS query to the kube-dns ClusterIP on node "+node, []string{node})
+		if err != nil || len(nodeAgents) == 0 {
+			why := "the node agent did not start"
+			if err != nil {
+				why += ": " + err.Error()
+			} else if len(failed) > 0 && failed[0].Err != nil {
+				why += ": " + failed[0].Err.Error()
+			}
+			f.Evidence = append(f.Evidence, "capture: "+why)
+			continue
+		}
+		filter := capture.FilterSpec{Hosts: []netip.Addr{kd}, Ports: []uint16{53}}
+		veth, err := agent.PodVeth(ctx, env, pod, filter)
+		if err != nil {
+			f.Evidence = append(f.Evidence, "capture: "+err.Error())
+			continue
+		}
+		spec := &dnsquery.Spec{Servers: []dnsquery.Server{{Hop: HopKubeDNS, Addr: ips[0], Label: "Service kube-system/kube-dns"}},
+			Names: []string{"kubernetes.default.svc." + domain + "."}, Count: 2, TimeoutMs: liveTimeoutMs}
+		caps, err := agent.CaptureDuring(ctx, env, []agent.CapturePoint{{Agent: nodeAgents[0], Label: agent.LabelPodVeth, Req: veth}},
+			func(ctx context.Context) error {
+				_, err := env.Agents.Exec(ctx, pod, ops.Request{Ops: []ops.Op{{Kind: ops.DNS, DNS: spec}}})
+				return err
+			})
+		f.Evidence = append(f.Evidence, agent.CaptureEvidence(caps, agent.Save(env.Options.CaptureDir, env.RunID, ID, caps), capture.Context{})...)
+		if err != nil {
+			f.Evidence = append(f.Evidence, "capture: the retry failed: "+err.Error())
+		}
+	}
+}
+
+func agentOn(as []probes.Agent, node string) (probes.Agent, bool) {
+	for _, a := range as {
+		if a.Node == node {
+			return a, true
+		}
+	}
+	return probes.Agent{}, false
 }
 
 func measure(ctx context.Context, env *probes.Env, a probes.Agent, req ops.Request) LiveNode {

@@ -8,26 +8,34 @@ package dns
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
-	"k8s.io/client-go/kubernetes"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
+	"github.com/netsleuth/netsleuth/probes/clusterdns"
 	"github.com/netsleuth/netsleuth/probes/kube"
 	"github.com/netsleuth/netsleuth/probes/policy"
+	"github.com/netsleuth/netsleuth/probes/servicediag"
 )
 
 type probe struct {
 	// static skips the live half (unit tests of the configuration half).
 	static bool
 	// configz reads a node's kubelet configuration; tests replace it.
-	configz func(ctx context.Context, c kubernetes.Interface, node string) (*kubeletv1beta1.KubeletConfiguration, error)
+	configz func(ctx context.Context, env *probes.Env, node string) (*kubeletv1beta1.KubeletConfiguration, error)
 }
 
 // New returns the dns probe.
-func New() probes.Probe { return probe{configz: kube.KubeletConfig} }
+func New() probes.Probe { return probe{configz: snapConfigz} }
+
+// snapConfigz reads node's configz through the run's snapshot (once per run).
+func snapConfigz(ctx context.Context, env *probes.Env, node string) (*kubeletv1beta1.KubeletConfiguration, error) {
+	return env.Snap().KubeletConfig(ctx, node)
+}
 
 func (probe) Info() model.ProbeInfo {
 	return model.ProbeInfo{
@@ -38,55 +46,75 @@ func (probe) Info() model.ProbeInfo {
 			"the NodeLocal DNS cache on every node, each kubelet's clusterDNS against all of that, and egress " +
 			"NetworkPolicies that block udp/53; then queries every hop (NodeLocal cache, kube-dns ClusterIP, each " +
 			"CoreDNS pod, the upstream) over UDP and TCP from an agent pod on each node and names the broken hop.",
-		RBAC: append([]model.Permission{
-			{Resource: "services", Verbs: []string{"get"}},
-			{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}},
-			{Resource: "pods", Verbs: []string{"list"}},
-			{Resource: "configmaps", Verbs: []string{"get"}},
-			{Group: "apps", Resource: "daemonsets", Verbs: []string{"get"}},
-			{Resource: "nodes", Verbs: []string{"list"}},
-			{Resource: "nodes", Subresource: "proxy", Verbs: []string{"get"}},
-			{Resource: "namespaces", Verbs: []string{"list"}},
-			{Group: "networking.k8s.io", Resource: "networkpolicies", Verbs: []string{"list"}},
-		}, agent.RBAC...),
-		Inputs:  []model.Input{{Flag: "target", Description: "a DNS name (host or host:port) to resolve as the external name; default " + DefaultExternalName}},
+		RBAC: model.MergePermissions(clusterdns.RBAC, servicediag.RBAC, policy.RBACLoad, kube.RBACNodes, kube.RBACConfigz, agent.RBAC),
+		Inputs: []model.Input{{Flag: "target", Description: "a DNS name (host or host:port) to resolve as the external name; default " + DefaultExternalName,
+			Kinds: []string{probes.TargetName}}},
 		Default: true,
 	}
 }
 
 func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
 	rec.Stage("reading the kube-dns Service, its EndpointSlices, CoreDNS and NodeLocal DNS cache")
-	t, err := Discover(ctx, env.Kube)
-	if err != nil {
-		return err
-	}
-	rec.Stage("listing nodes")
-	nodes, err := kube.Nodes(ctx, env.Kube)
+	t, err := clusterdns.Discover(ctx, env.Snap())
 	if err != nil {
 		return err
 	}
 	in := Input{Topology: t}
-	for _, n := range nodes {
-		rec.Stage("reading kubelet clusterDNS of node " + n.Name)
-		nd, err := p.nodeDNS(ctx, env.Kube, n.Name)
-		if err != nil {
-			return err
-		}
-		in.Nodes = append(in.Nodes, nd)
+	if in.Service, err = serviceFindings(ctx, env); err != nil {
+		return err
+	}
+	rec.Stage("listing nodes")
+	nodes, err := env.Snap().Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	rec.Stage(fmt.Sprintf("reading kubelet clusterDNS of %d node(s) through configz", len(nodes)))
+	var errs []error
+	in.Nodes, errs = probes.FanOut(ctx, len(nodes), 0, func(ctx context.Context, i int) (NodeDNS, error) {
+		nd, err := p.nodeDNS(ctx, env, nodes[i].Name)
+		nd.Labels = nodes[i].Labels
+		return nd, err
+	})
+	if err := probes.FirstError(errs); err != nil {
+		return err
 	}
 	in.Policy, in.PolicyErr = blockingPolicies(ctx, env, rec)
-	for _, f := range Analyze(in) {
+	config := Analyze(in)
+	for _, f := range config {
 		rec.Finding(f)
 	}
 	if p.static {
 		return nil
 	}
-	return runLive(ctx, env, rec, in)
+	return runLive(ctx, env, rec, in, CausesFrom(config))
 }
 
-func (p probe) nodeDNS(ctx context.Context, c kubernetes.Interface, node string) (NodeDNS, error) {
+// serviceFindings asks the shared Service diagnosis about kube-dns, the
+// same question the services probe asks about every Service.
+func serviceFindings(ctx context.Context, env *probes.Env) ([]model.Finding, error) {
+	sin, notes, err := servicediag.Load(ctx, env.Snap(), clusterdns.SystemNS, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	svcs := sin.Services[:0]
+	for _, s := range sin.Services {
+		if s.Name == clusterdns.ServiceName {
+			svcs = append(svcs, s)
+		}
+	}
+	sin.Services = svcs
+	out := servicediag.Analyze(sin)
+	for i := range out {
+		if out[i].Status.Failing() {
+			out[i].Evidence = append(out[i].Evidence, notes...)
+		}
+	}
+	return out, nil
+}
+
+func (p probe) nodeDNS(ctx context.Context, env *probes.Env, node string) (NodeDNS, error) {
 	nd := NodeDNS{Name: node}
-	cfg, err := p.configz(ctx, c, node)
+	cfg, err := p.configz(ctx, env, node)
 	switch {
 	case ctx.Err() != nil:
 		return nd, ctx.Err()

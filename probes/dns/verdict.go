@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes/clusterdns"
 	"github.com/netsleuth/netsleuth/probes/dnsquery"
 )
 
@@ -31,11 +32,53 @@ const (
 
 // LiveInput is everything AnalyzeLive reasons about.
 type LiveInput struct {
-	Topology Topology
+	Topology clusterdns.Topology
 	Nodes    []LiveNode
 	// ExternalName is the name answered by upstreams; NXDOMAIN is an
 	// acceptable answer for it, not for cluster names.
 	ExternalName string
+	// Causes are the configuration findings that explain live failures.
+	Causes Causes
+}
+
+// Causes are the failing configuration findings live failures are symptoms
+// of: the kube-dns Service's endpoints (the shared Service diagnosis), each
+// node's kubelet clusterDNS and NodeLocal DNS cache.
+type Causes struct {
+	Service   *model.Finding
+	Kubelet   map[string]model.Finding // by node
+	NodeLocal map[string]model.Finding // by node
+}
+
+// CausesFrom picks the failing configuration findings out of the
+// configuration half's findings.
+func CausesFrom(fs []model.Finding) Causes {
+	c := Causes{Kubelet: map[string]model.Finding{}, NodeLocal: map[string]model.Finding{}}
+	for _, f := range fs {
+		if !f.Status.Failing() || f.Subject == nil || f.CausedBy != "" {
+			continue
+		}
+		if f.Key == "" {
+			f = f.WithKey("")
+		}
+		switch {
+		case f.Subject.Kind == "Service" && f.Subject.Name == clusterdns.ServiceName && c.Service == nil:
+			c.Service = &f
+		case f.ID == clusterdns.IDKubeletDNS:
+			c.Kubelet[f.Subject.Name] = f
+		case f.ID == IDNodeLocalMissing:
+			c.NodeLocal[f.Subject.Name] = f
+		}
+	}
+	return c
+}
+
+// because returns f as a symptom of cause, preceded by cause, or f alone.
+func because(f model.Finding, cause *model.Finding) []model.Finding {
+	if cause == nil {
+		return []model.Finding{f}
+	}
+	return []model.Finding{*cause, f.Symptom(*cause)}
 }
 
 // hopVerdict sums up the series of one server as seen from one node.
@@ -125,8 +168,9 @@ func AnalyzeLive(in LiveInput) []model.Finding {
 			continue
 		}
 		hops := judge(n.Cluster, in.ExternalName)
-		out = append(out, resolutionFinding(in, n, hops))
-		out = append(out, nodeHopFindings(in, n, hops)...)
+		hopFindings, roots := nodeHopFindings(in, n, hops)
+		out = append(out, resolutionFinding(in, n, hops, roots)...)
+		out = append(out, hopFindings...)
 		for _, v := range hops {
 			if v.server.Hop == HopCoreDNSPod {
 				collect(pods, podOK, v, n.Node)
@@ -138,9 +182,6 @@ func AnalyzeLive(in LiveInput) []model.Finding {
 	}
 	out = append(out, aggregated(in, IDLiveCoreDNSPod, HopCoreDNSPod, pods, podOK)...)
 	out = append(out, aggregated(in, IDLiveUpstream, HopUpstream, ups, upOK)...)
-	for i := range out {
-		out[i].Probe = ID
-	}
 	return out
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes/clusterdns"
 	"github.com/netsleuth/netsleuth/probes/dnsquery"
 )
 
@@ -30,12 +31,12 @@ func anyOK(hops []hopVerdict) bool {
 
 // resolutionFinding judges what a pod on the node actually experiences: the
 // short name walked through its resolv.conf search path.
-func resolutionFinding(in LiveInput, n LiveNode, hops []hopVerdict) model.Finding {
+func resolutionFinding(in LiveInput, n LiveNode, hops []hopVerdict, roots map[string]model.Finding) []model.Finding {
 	s := n.Cluster.Search
 	subj := nodeSubject(n.Node)
 	if s == nil || s.Error != "" {
-		return model.Finding{ID: IDResolution, Status: model.StatusSkip, Subject: subj,
-			Title: fmt.Sprintf("node %s: the agent's resolv.conf was not read", n.Node), Evidence: []string{fmt.Sprintf("%+v", s)}}
+		return []model.Finding{{ID: IDResolution, Status: model.StatusSkip, Subject: subj,
+			Title: fmt.Sprintf("node %s: the agent's resolv.conf was not read", n.Node), Evidence: []string{fmt.Sprintf("%+v", s)}}}
 	}
 	rc := s.ResolvConf
 	ev := []string{
@@ -45,8 +46,8 @@ func resolutionFinding(in LiveInput, n LiveNode, hops []hopVerdict) model.Findin
 			rc.Ndots, 2*(len(rc.Search)+1), len(rc.Search)),
 	}
 	if s.ResolvedAs != "" {
-		return model.Finding{ID: IDResolution, Status: model.StatusPass, Subject: subj, Evidence: ev,
-			Title: fmt.Sprintf("node %s: pods resolve %s as %s via nameserver %s (%d queries, %.1f ms)", n.Node, s.Name, strings.TrimSuffix(s.ResolvedAs, "."), s.Server, s.Queries, s.TotalMs)}
+		return []model.Finding{{ID: IDResolution, Status: model.StatusPass, Subject: subj, Evidence: ev,
+			Title: fmt.Sprintf("node %s: pods resolve %s as %s via nameserver %s (%d queries, %.1f ms)", n.Node, s.Name, strings.TrimSuffix(s.ResolvedAs, "."), s.Server, s.Queries, s.TotalMs)}}
 	}
 	f := model.Finding{ID: IDResolutionFail, Status: model.StatusFail, Subject: subj, Evidence: ev, References: []string{refDebug, refDNSPods},
 		Title: fmt.Sprintf("node %s: pods cannot resolve %s through nameserver %s", n.Node, s.Name, s.Server)}
@@ -57,17 +58,28 @@ func resolutionFinding(in LiveInput, n LiveNode, hops []hopVerdict) model.Findin
 		}
 	}
 	if via == nil {
-		f.RootCause = fmt.Sprintf("Pods on %s get nameserver %s from the kubelet's clusterDNS, which is neither the kube-dns ClusterIP (%s) nor a NodeLocal DNS cache address (%s), so every lookup from pods on %s fails.",
-			n.Node, s.Server, none(in.Topology.ServiceIPs()), none(localAddresses(in.Topology)), n.Node)
-		f.Fixes = clusterDNSMismatch(NodeDNS{Name: n.Node, ClusterDNS: []string{s.Server}}, []string{s.Server},
-			append(in.Topology.ServiceIPs(), localAddresses(in.Topology)...), nil).Fixes
-		return f
+		if cause, ok := in.Causes.Kubelet[n.Node]; ok {
+			return because(f, &cause)
+		}
+		// The kubelet's clusterDNS was not read: judge the nameserver the pod got.
+		cause := clusterdns.KubeletDNS(n.Node, []string{s.Server}, in.Topology)
+		if cause.Status.Failing() {
+			return because(f, &cause)
+		}
 	}
-	f.RootCause = fmt.Sprintf("Pods on %s use nameserver %s (%s) and it fails from there (%s), so name lookups in those pods fail; the %s finding for %s says why.",
-		n.Node, s.Server, via.server.Hop, strings.Join(via.problems, "; "), via.server.Hop, n.Node)
+	if via != nil {
+		if cause, ok := roots[via.server.Addr]; ok {
+			return because(f, &cause)
+		}
+	}
+	what := "nameserver " + s.Server
+	if via != nil {
+		what = fmt.Sprintf("%s (%s), which fails from there (%s)", s.Server, via.server.Hop, strings.Join(via.problems, "; "))
+	}
+	f.RootCause = fmt.Sprintf("Pods on %s use %s, so name lookups in those pods fail.", n.Node, what)
 	f.Fixes = []model.Fix{{Description: "Fix the broken hop named in the other dns findings for this node, then check from a pod.",
 		Commands: []string{fmt.Sprintf("kubectl run dnscheck --rm -it --restart=Never --image=busybox --overrides='{\"spec\":{\"nodeName\":\"%s\"}}' -- nslookup %s", n.Node, s.Name)}}}
-	return f
+	return []model.Finding{f}
 }
 
 func searchSteps(s *dnsquery.SearchResult) string {
@@ -79,18 +91,40 @@ func searchSteps(s *dnsquery.SearchResult) string {
 }
 
 // nodeHopFindings judges the NodeLocal DNS cache and the kube-dns Service as
-// seen from one node.
-func nodeHopFindings(in LiveInput, n LiveNode, hops []hopVerdict) []model.Finding {
-	var out []model.Finding
+// seen from one node. roots maps each failing hop's address to the finding
+// that is its root cause (a configuration finding, or the hop's own).
+func nodeHopFindings(in LiveInput, n LiveNode, hops []hopVerdict) (out []model.Finding, roots map[string]model.Finding) {
+	roots = map[string]model.Finding{}
+	add := func(addr string, fs []model.Finding) {
+		for i := range fs {
+			if fs[i].Key == "" {
+				fs[i] = fs[i].WithKey(addr)
+			}
+		}
+		if fs[0].Status.Failing() {
+			roots[addr] = fs[0]
+		}
+		out = append(out, fs...)
+	}
 	pods := find(hops, HopCoreDNSPod)
 	kd := find(hops, HopKubeDNS)
 	for _, v := range find(hops, HopNodeLocal) {
-		out = append(out, nodeLocalLive(n.Node, v, anyOK(kd)))
+		f := nodeLocalLive(n.Node, v, anyOK(kd))
+		if cause, ok := in.Causes.NodeLocal[n.Node]; ok && f.Status.Failing() && v.dead {
+			add(v.server.Addr, because(f, &cause))
+			continue
+		}
+		add(v.server.Addr, []model.Finding{f})
 	}
 	for _, v := range kd {
-		out = append(out, kubeDNSLive(in, n.Node, v, pods))
+		f := kubeDNSLive(in, n.Node, v, pods)
+		if f.Status.Failing() && len(pods) == 0 {
+			add(v.server.Addr, because(f, in.Causes.Service))
+			continue
+		}
+		add(v.server.Addr, []model.Finding{f})
 	}
-	return out
+	return out, roots
 }
 
 func passHop(id, node string, v hopVerdict) model.Finding {
@@ -108,8 +142,8 @@ func nodeLocalLive(node string, v hopVerdict, kubeDNSOK bool) model.Finding {
 		f.Title = fmt.Sprintf("node %s: pods cannot reach the NodeLocal DNS cache at %s", node, v.server.Addr)
 		f.RootCause = fmt.Sprintf("Nothing answers on %s from pods on %s: the node-local-dns pod is not running there or did not bind the link-local address, so pods whose nameserver is %s time out.", v.server.Addr, node, v.server.Addr)
 		f.Fixes = []model.Fix{{Description: "Check the node-local-dns pod on the node and its interface with the link-local address.",
-			Commands: []string{"kubectl -n kube-system get pods -l " + NodeLocalLabel + " -o wide --field-selector spec.nodeName=" + node,
-				"kubectl -n kube-system logs -l " + NodeLocalLabel + " --tail=50", "# on node " + node + ": ip addr show nodelocaldns"}}}
+			Commands: []string{"kubectl -n kube-system get pods -l " + clusterdns.NodeLocalLabel + " -o wide --field-selector spec.nodeName=" + node,
+				"kubectl -n kube-system logs -l " + clusterdns.NodeLocalLabel + " --tail=50", "# on node " + node + ": ip addr show nodelocaldns"}}}
 		return f
 	}
 	f.Title = fmt.Sprintf("node %s: pods reach the NodeLocal DNS cache but it cannot resolve through kube-dns", node)
@@ -120,8 +154,8 @@ func nodeLocalLive(node string, v hopVerdict, kubeDNSOK bool) model.Finding {
 		f.RootCause += ", and kube-dns fails too, so the cache has nothing to forward to."
 	}
 	f.Fixes = []model.Fix{{Description: "Check the cache's forward target for the cluster zone (the kube-dns ClusterIP or a kube-dns-upstream Service) and that it answers.",
-		Commands: []string{"kubectl -n kube-system get configmap " + NodeLocalName + " -o jsonpath='{.data.Corefile}' | grep -A3 forward",
-			"kubectl -n kube-system logs -l " + NodeLocalLabel + " --tail=50", dig(v, "kubernetes.default.svc.cluster.local")}}}
+		Commands: []string{"kubectl -n kube-system get configmap " + clusterdns.NodeLocalName + " -o jsonpath='{.data.Corefile}' | grep -A3 forward",
+			"kubectl -n kube-system logs -l " + clusterdns.NodeLocalLabel + " --tail=50", dig(v, "kubernetes.default.svc.cluster.local")}}}
 	return f
 }
 
@@ -140,20 +174,21 @@ func kubeDNSLive(in LiveInput, node string, v hopVerdict, pods []hopVerdict) mod
 			Commands: []string{"kubectl -n kube-system get service kube-dns -o jsonpath='{.spec.ports}'", dig(v, "kubernetes.default.svc.cluster.local") + " +tcp"}}}
 	case len(pods) == 0:
 		f.Title = fmt.Sprintf("node %s: kube-dns %s does not answer and there is no CoreDNS pod behind it", node, v.server.Addr)
-		f.RootCause = fmt.Sprintf("Queries from %s to the kube-dns ClusterIP %s fail (%s) because no CoreDNS pod exists to serve them (see %s).", node, v.server.Addr, strings.Join(v.problems, "; "), IDNoReadyEndpoints)
-		f.Fixes = []model.Fix{{Description: "Scale CoreDNS back up.", Commands: []string{"kubectl -n kube-system scale deployment coredns --replicas=2"}}}
+		f.RootCause = fmt.Sprintf("Queries from %s to the kube-dns ClusterIP %s fail (%s) because no CoreDNS pod exists to serve them.", node, v.server.Addr, strings.Join(v.problems, "; "))
+		f.Fixes = []model.Fix{{Description: "Find out why the kube-dns Service has no CoreDNS pods (the services finding for kube-system/kube-dns says why):",
+			Commands: []string{"kubectl -n kube-system get deployment,pods -l " + clusterdns.DNSLabel, "netsleuth check --probe services -n kube-system"}}}
 	case anyOK(pods) && v.dead:
 		f.Title = fmt.Sprintf("node %s: CoreDNS pods answer but the kube-dns ClusterIP %s does not", node, v.server.Addr)
 		f.RootCause = fmt.Sprintf("From %s the CoreDNS pods answer directly but their Service IP %s does not (%s), so kube-proxy on %s is not translating the ClusterIP to the CoreDNS endpoints.", node, v.server.Addr, strings.Join(v.problems, "; "), node)
 		f.Fixes = []model.Fix{{Description: "Check kube-proxy on the node and its rules for the kube-dns Service.",
-			Commands: []string{"kubectl -n kube-system get pods -l " + KubeProxyLabel + " -o wide --field-selector spec.nodeName=" + node,
+			Commands: []string{"kubectl -n kube-system get pods -l " + clusterdns.KubeProxyLabel + " -o wide --field-selector spec.nodeName=" + node,
 				"# on node " + node + ": sudo iptables-save -t nat | grep -e " + v.server.Addr + " -e KUBE-SVC | head",
 				"kubectl -n kube-system get endpointslices -l kubernetes.io/service-name=kube-dns"}}}
 	default:
 		f.Title = fmt.Sprintf("node %s: kube-dns %s fails", node, v.server.Addr)
 		f.RootCause = fmt.Sprintf("Queries from %s to kube-dns %s fail (%s) and no CoreDNS pod answers directly either, so CoreDNS itself or the pod network path to it is broken.", node, v.server.Addr, strings.Join(v.problems, "; "))
 		f.Fixes = []model.Fix{{Description: "Check CoreDNS's logs and the pod network from this node to the CoreDNS pods.",
-			Commands: []string{"kubectl -n kube-system logs -l " + DNSLabel + " --tail=50", "netsleuth check --probe pod-to-pod", dig(v, "kubernetes.default.svc.cluster.local")}}}
+			Commands: []string{"kubectl -n kube-system logs -l " + clusterdns.DNSLabel + " --tail=50", "netsleuth check --probe pod-to-pod", dig(v, "kubernetes.default.svc.cluster.local")}}}
 	}
 	return f
 }
@@ -198,6 +233,6 @@ func brokenServer(id, hop, addr, label string, bad, good []string) model.Finding
 		f.RootCause += " from every node, so that CoreDNS replica is overloaded, not serving, or unreachable, and kube-dns sends it a share of all queries."
 	}
 	f.Fixes = []model.Fix{{Description: "Check the replica and the pod network between the nodes.",
-		Commands: []string{"kubectl -n kube-system get pods -l " + DNSLabel + " -o wide", "netsleuth check --probe pod-to-pod", "dig @" + addr + " kubernetes.default.svc.cluster.local"}}}
+		Commands: []string{"kubectl -n kube-system get pods -l " + clusterdns.DNSLabel + " -o wide", "netsleuth check --probe pod-to-pod", "dig @" + addr + " kubernetes.default.svc.cluster.local"}}}
 	return f
 }

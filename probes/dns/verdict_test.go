@@ -7,6 +7,7 @@ import (
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/clusterdns"
 	"github.com/netsleuth/netsleuth/probes/dnsquery"
 	"github.com/netsleuth/netsleuth/probes/kube/kubetest"
 )
@@ -43,7 +44,7 @@ func seriesFor(srv dnsquery.Server, names []string, b behaviour) []dnsquery.Seri
 }
 
 // measured builds what one node's agent reports when each server behaves as given.
-func measured(t Topology, node string, nameserver string, bs map[string]behaviour) LiveNode {
+func measured(t clusterdns.Topology, node string, nameserver string, bs map[string]behaviour) LiveNode {
 	req := liveRequest(t, "cluster.local", ext)
 	ln := LiveNode{Node: node, Agent: "pod agent on " + node}
 	for i, op := range req.Ops {
@@ -103,7 +104,7 @@ func TestAnalyzeLive(t *testing.T) {
 	nl := withNodeLocal(labTopology(), map[string]bool{"n1": true, "n2": true})
 	cases := []struct {
 		name      string
-		top       Topology
+		top       clusterdns.Topology
 		nodes     []LiveNode
 		id        string
 		subject   string
@@ -127,7 +128,7 @@ func TestAnalyzeLive(t *testing.T) {
 		{"tcp blocked", labTopology(), []LiveNode{measured(labTopology(), "n1", "10.96.0.10", map[string]behaviour{"10.96.0.10": noTCP})},
 			IDLiveKubeDNS, "n1", model.StatusWarn, "tcp/53"},
 		{"clusterDNS unused IP", labTopology(), []LiveNode{measured(labTopology(), "n2", "10.96.0.99", nil)},
-			IDResolutionFail, "n2", model.StatusFail, "nameserver 10.96.0.99 .*neither"},
+			IDResolutionFail, "n2", model.StatusFail, "nameserver 10.96.0.99.*neither"},
 		{"agent exec failed", labTopology(), []LiveNode{{Node: "n1", Agent: "a", Err: "exec: boom"}},
 			IDLiveFailed, "n1", model.StatusError, "boom"},
 	}

@@ -80,6 +80,11 @@ func RunSearch(ctx context.Context, s SearchSpec, timeout time.Duration) SearchR
 			default:
 				st.Rcode = mdns.RcodeToString[o.msg.Rcode]
 				found = found || o.msg.Rcode == mdns.RcodeSuccess && len(o.msg.Answer) > 0
+				for _, rr := range o.msg.Answer {
+					if a, ok := rr.(*mdns.A); ok && res.Address == "" {
+						res.Address = a.A.String()
+					}
+				}
 			}
 			res.Steps = append(res.Steps, st)
 			res.Queries++

@@ -122,8 +122,10 @@ type SearchResult struct {
 	// Candidates are the names tried, in order.
 	Candidates []string `json:"candidates"`
 	Steps      []Step   `json:"steps"`
-	// ResolvedAs is the candidate that answered, "" when none did.
+	// ResolvedAs is the candidate that answered, "" when none did;
+	// Address its first A record.
 	ResolvedAs string `json:"resolvedAs,omitempty"`
+	Address    string `json:"address,omitempty"`
 	// Queries and TotalMs add up every step until the name resolved.
 	Queries int     `json:"queries"`
 	TotalMs float64 `json:"totalMs"`

@@ -9,6 +9,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/fix"
 )
 
 // Finding IDs of this probe; they are a stable contract for scripts.
@@ -77,7 +78,7 @@ type Input struct {
 func Analyze(in Input) []model.Finding {
 	var out []model.Finding
 	for _, a := range in.NotStarted {
-		out = append(out, agent.NotStartedFinding(ID, a))
+		out = append(out, agent.NotStarted(ID, a)...)
 	}
 	for i, c := range in.Checks {
 		var seen []Seen
@@ -180,8 +181,8 @@ func nodeFirewall(in Input, c Check) model.Fix {
 	if c.Node == "" {
 		chain, where = "FORWARD", "on every node"
 	}
-	return model.Fix{Description: "Or drop pod traffic to it in the host firewall " + where + " (works without NetworkPolicy support):",
-		Commands: []string{fmt.Sprintf("iptables -I %s -s %s -d %s -p tcp --dport %d -j DROP", chain, src, c.Addr, c.Port)}}
+	return model.Fix{Description: "Or drop pod traffic to it in the host firewall " + where + " (works without NetworkPolicy support):", Node: c.Node,
+		Commands: []string{fix.Rule{Chain: chain, Spec: fmt.Sprintf("-s %s -d %s -p tcp --dport %d -j DROP", src, c.Addr, c.Port), Insert: true}.Ensure()}}
 }
 
 func opsRequest(checks []Check) ops.Request {

@@ -18,7 +18,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -27,6 +26,7 @@ import (
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
+	"github.com/netsleuth/netsleuth/probes/agent/ops"
 	"github.com/netsleuth/netsleuth/probes/kube"
 )
 
@@ -38,7 +38,6 @@ const DefaultMetadata = "169.254.169.254:80"
 
 // Bounds and well-known ports.
 const (
-	MaxNodes        = 10
 	MaxNodePorts    = 20
 	PortEtcd        = 2379
 	PortKubelet     = 10250
@@ -112,10 +111,9 @@ func (probe) Info() model.ProbeInfo {
 			"the API server's insecure port 8080 on control-plane addresses, the kubelet's read-only port 10255 and anonymous " +
 			"GET /pods on 10250 (401/403 is normal, 200 fails) on every node, and one node address per NodePort Service. " +
 			"Not a default probe: it sends traffic to the metadata address only when asked.",
-		RBAC: append(slices.Clone(agent.RBAC),
-			model.Permission{Resource: "services", Verbs: []string{"list"}},
-			model.Permission{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}}),
-		Inputs: []model.Input{{Flag: "metadata-address", Description: "cloud metadata host:port to try (default " + DefaultMetadata + ")."}},
+		RBAC: model.MergePermissions(agent.RBAC, kube.RBACNodes, kube.RBACServices, rbacAPIServer),
+		Inputs: []model.Input{{Flag: "metadata-address", Description: "cloud metadata host:port to try (default " + DefaultMetadata + ").",
+			Example: DefaultMetadata, Check: CheckMetadata}},
 	}
 }
 
@@ -150,6 +148,9 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 		return err
 	}
 	agent.ReportLeftovers(ctx, env, rec, ID)
+	if sample, err := env.AgentNodes(ctx); err == nil {
+		probes.RecordCoverage(rec, ID, sample)
+	}
 	var names []string
 	for _, n := range pin.Nodes {
 		names = append(names, n.Name)
@@ -169,19 +170,20 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	return nil
 }
 
-// discover lists Ready nodes (control-plane by label), the API server's
+// discover lists the run's sampled nodes (control-plane by label), the API server's
 // endpoints and the NodePort Services not made by netsleuth.
+// rbacAPIServer is what the read of the kubernetes Service's EndpointSlices
+// (the API server addresses) needs.
+var rbacAPIServer = []model.Permission{{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}}}
+
 func discover(ctx context.Context, env *probes.Env, md netip.AddrPort) (PlanInput, []string, error) {
 	in := PlanInput{Metadata: md}
-	all, err := kube.Nodes(ctx, env.Kube)
+	sample, err := env.AgentNodes(ctx)
 	if err != nil {
 		return in, nil, err
 	}
 	var cidrs []string
-	for _, n := range all {
-		if !ready(n) || len(in.Nodes) >= MaxNodes {
-			continue
-		}
+	for _, n := range sample.Nodes {
 		ni := NodeInfo{Name: n.Name, ControlPlane: hasLabel(n, "node-role.kubernetes.io/control-plane") || hasLabel(n, "node-role.kubernetes.io/master")}
 		for _, a := range n.Status.Addresses {
 			if a.Type == corev1.NodeInternalIP && ni.IP == "" {
@@ -227,41 +229,28 @@ func NodePorts(svcs []corev1.Service) []NodePortSvc {
 	return out
 }
 
-func ready(n corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
-}
-
 func hasLabel(n corev1.Node, k string) bool { _, ok := n.Labels[k]; return ok }
 
 // try runs every check from every pod agent, one exec per agent.
 func try(ctx context.Context, env *probes.Env, checks []Check, pods []probes.Agent) ([][]Seen, error) {
 	req := opsRequest(checks)
-	out := make([][]Seen, len(checks))
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	for _, a := range pods {
-		wg.Go(func() {
-			resp, err := env.Agents.Exec(ctx, a, req)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				firstErr = err
-				return
-			}
-			for i, r := range resp.Results {
-				out[i] = append(out[i], Seen{From: a, Result: r})
-			}
-		})
+	resps, errs := probes.FanOut(ctx, len(pods), 0, func(ctx context.Context, i int) (ops.Response, error) {
+		return env.Agents.Exec(ctx, pods[i], req)
+	})
+	if err := probes.FirstError(errs); err != nil {
+		return nil, err
 	}
-	wg.Wait()
+	out := make([][]Seen, len(checks))
+	for k, resp := range resps {
+		if len(resp.Results) != len(req.Ops) {
+			return nil, fmt.Errorf("%s answered %d results, want %d", pods[k].Ref(), len(resp.Results), len(req.Ops))
+		}
+		for i, r := range resp.Results {
+			out[i] = append(out[i], Seen{From: pods[k], Result: r})
+		}
+	}
 	for i := range out {
 		slices.SortFunc(out[i], func(a, b Seen) int { return strings.Compare(a.From.Node, b.From.Node) })
 	}
-	return out, firstErr
+	return out, nil
 }

@@ -3,23 +3,23 @@ package external
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/nodenet"
 )
 
-// Finding IDs of this probe; they are a stable contract for scripts.
+// Finding IDs of this probe; they are a stable contract for scripts. A
+// failing target whose cause is a node fact (forwarding, a route, FORWARD,
+// source NAT) is a symptom of the shared node.* finding for that fact.
 const (
 	IDOK              = ID + ".ok"
-	IDNodeNoRoute     = ID + ".node-no-route"
+	IDPodUnreachable  = ID + ".pod-unreachable"
+	IDNodeUnreachable = ID + ".node-unreachable"
 	IDTargetDown      = ID + ".target-unreachable"
-	IDIPForward       = ID + ".ip-forward-off"
-	IDForwardDrop     = ID + ".forward-drop"
-	IDNoMasquerade    = ID + ".no-masquerade"
-	IDMasqExempt      = ID + ".masquerade-exempt"
-	IDPodBlocked      = ID + ".pod-egress-blocked"
 	IDAgentNotStarted = ID + ".agent-not-started"
 	IDNoTargets       = ID + ".no-targets"
 )
@@ -53,16 +53,23 @@ type Input struct {
 	Facts      map[string]agent.NodeFacts
 	NotStarted []probes.Agent
 	BadTargets []string
+	// Captures are the evidence of captures of failing paths' retries, by
+	// node and target name.
+	Captures map[string][]string
 }
 
-// Analyze turns the results into one finding per node and target.
+// CaptureKey is the Captures key of a node's probe of a target.
+func CaptureKey(node, target string) string { return node + "|" + target }
+
+// Analyze turns the results into one finding per node and target, each
+// failing one preceded by the node fact that causes it when there is one.
 func Analyze(in Input) []model.Finding {
 	var out []model.Finding
 	for _, a := range in.NotStarted {
-		out = append(out, agent.NotStartedFinding(ID, a))
+		out = append(out, agent.NotStarted(ID, a)...)
 	}
 	for _, p := range in.Probes {
-		out = append(out, diagnose(in, p))
+		out = append(out, diagnose(in, p)...)
 	}
 	return out
 }
@@ -82,85 +89,97 @@ func evidence(p Probe) []string {
 	return ev
 }
 
-func diagnose(in Input, p Probe) model.Finding {
+func (in Input) node(name string) (nodenet.Node, bool) {
+	f, ok := in.Facts[name]
+	return nodenet.NodeFrom(name, in.PodCIDRs[name], f), ok
+}
+
+func diagnose(in Input, p Probe) []model.Finding {
 	nodeOK, podOK := Reached(p.FromNode), Reached(p.FromPod)
 	switch {
 	case nodeOK && podOK:
-		return model.Finding{ID: IDOK, Status: model.StatusPass, Subject: subject(p),
+		return []model.Finding{{ID: IDOK, Status: model.StatusPass, Subject: subject(p),
 			Title:    fmt.Sprintf("Pods and node %s reach %s", p.Node, p.Target.Name),
-			Evidence: evidence(p)}
+			Evidence: evidence(p)}}
 	case !nodeOK:
 		return nodeFails(in, p)
 	}
 	return podFails(in, p)
 }
 
-// nodeFails explains a target the node itself cannot reach.
-func nodeFails(in Input, p Probe) model.Finding {
-	facts, haveFacts := in.Facts[p.Node]
-	r, found := facts.RouteTo(p.Target.Addr)
-	ev := evidence(p)
-	if haveFacts && len(facts.Routes) > 0 {
-		ev = append(ev, fmt.Sprintf("node agent on %s: ip route get %s → %s", p.Node, p.Target.Addr, routeText(r, found)))
+// path is the target as the node's diagnosis sees it.
+func (in Input) path(p Probe) nodenet.Path {
+	src, _ := netip.ParseAddr(p.Pod.IP)
+	port := p.Target.Port
+	if port == 0 {
+		port = 80
 	}
-	if haveFacts && len(facts.Routes) > 0 && (!found || r.Reject) {
-		good := healthyRoute(in, p)
-		fix := fmt.Sprintf("ip route add %s via <gateway>", p.Target.Net)
-		desc := "Add a route to the target network on node " + p.Node + " through the gateway that leads to it:"
-		if good != "" {
-			fix = "ip route add " + good
-			desc = "Add the route the nodes that reach the target use, on node " + p.Node + ":"
+	return nodenet.Path{Src: src, Dst: p.Target.Addr, DstNet: destNet(in, p), Proto: "tcp", DPort: port,
+		OffCluster: true, AllowDefault: true, Via: healthyVia(in, p)}
+}
+
+// podFails explains a target the node reaches and its pods do not: the
+// node's forwarding, FORWARD chain or source NAT, in the order packets
+// meet them; when those are right, something matching pod addresses drops it.
+func podFails(in Input, p Probe) []model.Finding {
+	f := model.Finding{ID: IDPodUnreachable, Status: model.StatusFail, Subject: subject(p),
+		Title:    fmt.Sprintf("Pods on %s cannot reach %s, the node can", p.Node, p.Target.Name),
+		Evidence: append(evidence(p), in.Captures[CaptureKey(p.Node, p.Target.Name)]...)}
+	n, ok := in.node(p.Node)
+	if ok {
+		if cause, found := nodenet.Explain(n, in.path(p)); found {
+			return []model.Finding{cause, f.Symptom(cause)}
 		}
-		return model.Finding{ID: IDNodeNoRoute, Status: model.StatusFail, Subject: subject(p),
-			Title:     fmt.Sprintf("Node %s has no route to %s", p.Node, p.Target.Name),
-			RootCause: fmt.Sprintf("Node %s has %s for %s, so neither the node nor its pods can reach it.", p.Node, noRouteText(r, found), p.Target.Addr),
-			Evidence:  ev,
-			Fixes: []model.Fix{
-				{Description: desc, Commands: []string{fix}},
-				{Description: "Persist it (netplan, /etc/network/interfaces, NetworkManager or a route-<iface> file), or apply it on every node with the DaemonSet below.",
-					Manifest: daemonSet([]string{fix})},
-			}}
+	}
+	seen := "the node forwards, routes and source-NATs pod traffic to it"
+	if !ok {
+		seen = "the node agent could not read the node's settings"
+	}
+	f.Evidence = append(f.Evidence, n.Facts.Errors...)
+	f.RootCause = fmt.Sprintf("Node %s reaches %s but its pods do not, and %s: an egress NetworkPolicy, the CNI's own egress rules or a firewall matching pod addresses drops the traffic.", p.Node, p.Target.Addr, seen)
+	f.Fixes = []model.Fix{{Description: "Look for egress policies that select the pods and for rules matching the pod CIDR:",
+		Commands: []string{"kubectl get networkpolicy -A", fmt.Sprintf("netsleuth check --probe policy --from <namespace>/<pod> --to %s", p.Target.Addr)}},
+		{Description: "And on the node, for rules naming pod addresses:", Node: p.Node,
+			Commands: []string{"iptables-save | grep -E '" + strings.ReplaceAll(p.Pod.IP, ".", `\.`) + "|FORWARD'"}}}
+	return []model.Finding{f}
+}
+
+// nodeFails explains a target the node itself cannot reach.
+func nodeFails(in Input, p Probe) []model.Finding {
+	n, haveFacts := in.node(p.Node)
+	r, found := n.Facts.RouteTo(p.Target.Addr)
+	f := model.Finding{ID: IDNodeUnreachable, Status: model.StatusFail, Subject: subject(p),
+		Title:    fmt.Sprintf("Node %s and its pods cannot reach %s", p.Node, p.Target.Name),
+		Evidence: evidence(p)}
+	if haveFacts {
+		if cause, broken := nodenet.Route(n, in.path(p)); broken {
+			return []model.Finding{cause, f.Symptom(cause)}
+		}
+		f.Evidence = append(f.Evidence, fmt.Sprintf("node agent on %s: ip route get %s → %s", p.Node, p.Target.Addr, nodenet.RouteText(r, found)))
 	}
 	if allNodesFail(in, p.Target) {
-		return model.Finding{ID: IDTargetDown, Status: model.StatusFail, Subject: subject(p),
-			Title:     fmt.Sprintf("%s does not answer from any node", p.Target.Name),
-			RootCause: fmt.Sprintf("No node reaches %s although node %s has a route (%s): the target is down or blocked beyond the nodes.", p.Target.Name, p.Node, routeText(r, found)),
-			Evidence:  ev,
-			Fixes: []model.Fix{{Description: "Check that the target is up and listening, and that the router or firewall between the nodes and it lets the nodes through.",
-				Commands: []string{"ping -c3 " + p.Target.Addr.String(), fmt.Sprintf("traceroute -n %s", p.Target.Addr)}}}}
+		f.ID, f.Title = IDTargetDown, fmt.Sprintf("%s does not answer from any node", p.Target.Name)
+		f.RootCause = fmt.Sprintf("No node reaches %s although node %s has a route (%s): the target is down or blocked beyond the nodes.", p.Target.Name, p.Node, nodenet.RouteText(r, found))
+		f.Fixes = []model.Fix{{Description: "Check that the target is up and listening, and that the router or firewall between the nodes and it lets the nodes through:", Node: p.Node,
+			Commands: []string{"ping -c3 " + p.Target.Addr.String(), fmt.Sprintf("traceroute -n %s", p.Target.Addr)}}}
+		return []model.Finding{f}
 	}
-	return model.Finding{ID: IDTargetDown, Status: model.StatusFail, Subject: subject(p),
-		Title:     fmt.Sprintf("Node %s cannot reach %s, other nodes can", p.Node, p.Target.Name),
-		RootCause: fmt.Sprintf("Node %s sends traffic for %s via %s but gets no answer, while other nodes reach it: the path from this node (its gateway, a firewall, or an ACL on the target) drops it.", p.Node, p.Target.Addr, routeText(r, found)),
-		Evidence:  ev,
-		Fixes: []model.Fix{{Description: "Compare the node's route and firewall with a node that works.",
-			Commands: []string{"ip route get " + p.Target.Addr.String(), "iptables -S OUTPUT"}}}}
+	f.Title = fmt.Sprintf("Node %s cannot reach %s, other nodes can", p.Node, p.Target.Name)
+	f.RootCause = fmt.Sprintf("Node %s sends traffic for %s via %s but gets no answer, while other nodes reach it: the path from this node (its gateway, a firewall, or an ACL on the target) drops it.", p.Node, p.Target.Addr, nodenet.RouteText(r, found))
+	f.Fixes = []model.Fix{{Description: "Compare the node's route and firewall with a node that works:", Node: p.Node,
+		Commands: []string{"ip route get " + p.Target.Addr.String(), "iptables -S OUTPUT"}}}
+	return []model.Finding{f}
 }
 
-func routeText(r ops.Route, found bool) string {
-	if !found {
-		return "no route"
-	}
-	return r.String()
-}
-
-func noRouteText(r ops.Route, found bool) string {
-	if !found {
-		return "no route at all"
-	}
-	return "only the reject route `" + r.String() + "`"
-}
-
-// healthyRoute is the route a node that reaches the target uses, as
-// arguments of `ip route add`.
-func healthyRoute(in Input, p Probe) string {
+// healthyVia is the gateway a node that reaches the target uses for it.
+func healthyVia(in Input, p Probe) string {
 	for _, q := range in.Probes {
 		if q.Target.Name != p.Target.Name || q.Node == p.Node || !Reached(q.FromNode) {
 			continue
 		}
 		if f, ok := in.Facts[q.Node]; ok {
 			if r, ok := f.RouteTo(p.Target.Addr); ok && !r.Reject && r.Gateway != "" && r.Dst != "0.0.0.0/0" {
-				return r.Dst + " via " + r.Gateway
+				return r.Gateway
 			}
 		}
 	}
@@ -176,25 +195,24 @@ func allNodesFail(in Input, t Target) bool {
 	return true
 }
 
-// podCIDR is the pod CIDR of p's node that holds the pod agent's address.
-func podCIDR(in Input, p Probe) string {
-	ip, _ := netip.ParseAddr(p.Pod.IP)
-	for _, c := range in.PodCIDRs[p.Node] {
-		if pf, err := netip.ParsePrefix(c); err == nil && pf.Contains(ip) {
-			return c
+// destNet is the network to name in fixes: the route a node that reaches the
+// target uses when it is specific, else the node's own, else the target.
+func destNet(in Input, p Probe) string {
+	specific := func(f agent.NodeFacts) (string, bool) {
+		if r, ok := f.RouteTo(p.Target.Addr); ok && !r.Reject && r.Dst != "0.0.0.0/0" {
+			return r.Dst, true
+		}
+		return "", false
+	}
+	if d, ok := specific(in.Facts[p.Node]); ok {
+		return d
+	}
+	for _, q := range in.Probes {
+		if q.Target.Name == p.Target.Name && Reached(q.FromNode) {
+			if d, ok := specific(in.Facts[q.Node]); ok {
+				return d
+			}
 		}
 	}
-	if len(in.PodCIDRs[p.Node]) > 0 {
-		return in.PodCIDRs[p.Node][0]
-	}
-	return p.Pod.IP + "/32"
-}
-
-// destNet is the network to name in fixes: the node's route for the target
-// when it is specific, else the target itself.
-func destNet(facts agent.NodeFacts, t Target) string {
-	if r, ok := facts.RouteTo(t.Addr); ok && !r.Reject && r.Dst != "0.0.0.0/0" {
-		return r.Dst
-	}
-	return t.Net
+	return p.Target.Net
 }

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -25,9 +24,6 @@ import (
 // ID is the probe's identifier for --probe.
 const ID = "external"
 
-// MaxNodes bounds the nodes tried.
-const MaxNodes = 10
-
 // Target is one address to try.
 type Target struct {
 	Name string // as the user wrote it, with the sampled address for CIDRs
@@ -37,11 +33,15 @@ type Target struct {
 }
 
 // ParseTargets parses --target values: an IP, IP:port, or a CIDR (sampled:
-// its first host and up to two more spread over it).
+// its first host and up to two more spread over it). DNS names are for the
+// dns probe and are left out.
 func ParseTargets(vals []string) ([]Target, []string) {
 	var out []Target
 	var bad []string
 	for _, v := range vals {
+		if k, _ := probes.TargetKind(v); k == probes.TargetName {
+			continue
+		}
 		if pf, err := netip.ParsePrefix(v); err == nil && pf.Addr().Is4() {
 			out = append(out, sampleCIDR(pf.Masked())...)
 			continue
@@ -109,8 +109,9 @@ func (probe) Info() model.ProbeInfo {
 		Description: "Tries each --target (IP, IP:port or CIDR sample) with ICMP and TCP from a pod and from the node " +
 			"itself (an announced privileged hostNetwork agent) on every node. Node fails: no route or target down. " +
 			"Node OK and pod fails: ip_forward, the FORWARD chain, or no MASQUERADE/SNAT for the pod CIDR, with the fix.",
-		RBAC:   agent.RBAC,
-		Inputs: []model.Input{{Flag: "target", Description: "external IP, IP:port or CIDR to reach (repeatable).", Required: true}},
+		RBAC: model.MergePermissions(agent.RBAC, kube.RBACNodes),
+		Inputs: []model.Input{{Flag: "target", Description: "external IP, IP:port or CIDR to reach (repeatable).", Required: true,
+			Kinds: []string{probes.TargetIP, probes.TargetCIDR}}},
 	}
 }
 
@@ -121,37 +122,26 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 		return nil
 	}
 	rec.Stage("listing nodes")
-	nodes, err := kube.Nodes(ctx, env.Kube)
+	sample, err := env.AgentNodes(ctx)
 	if err != nil {
 		return err
 	}
 	agent.ReportLeftovers(ctx, env, rec, ID)
-	names, cidrs := pick(nodes)
+	probes.RecordCoverage(rec, ID, sample)
+	names, cidrs := pick(sample.Nodes)
 	in := Input{PodCIDRs: cidrs, BadTargets: bad}
-	var pods, nodeAgents []probes.Agent
-	var errP, errN error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		var failed []probes.Agent
-		pods, failed, errP = agent.StartPods(ctx, env, rec, probes.AgentPod, names)
-		in.NotStarted = append(in.NotStarted, failed...)
-	})
-	wg.Go(func() {
-		var failed []probes.Agent
-		nodeAgents, failed, errN = agent.StartNodes(ctx, env, rec, "compare the node's own view of the targets with its pods'", names)
-		in.NotStarted = append(in.NotStarted, failed...)
-	})
-	wg.Wait()
-	if errP != nil {
-		return errP
+	pods, nodeAgents, notStarted, err := startBoth(ctx, env, rec, names)
+	if err != nil {
+		return err
 	}
-	if errN != nil {
-		return errN
-	}
+	in.NotStarted = notStarted
 	rec.Stage(fmt.Sprintf("trying %d target(s) from pods and nodes, and reading node facts", len(targets)))
 	in.Probes, in.Facts, err = tryAll(ctx, env, targets, pods, nodeAgents)
 	if err != nil {
 		return err
+	}
+	if agent.Enabled(env) {
+		in.Captures = captureFailing(ctx, env, rec, in)
 	}
 	for _, f := range Analyze(in) {
 		rec.Finding(f)
@@ -174,21 +164,33 @@ func noTargets(bad []string) model.Finding {
 	return f
 }
 
-// pick chooses up to MaxNodes Ready nodes and returns their pod CIDRs.
-func pick(nodes []corev1.Node) ([]string, map[string][]string) {
-	var names []string
-	cidrs := map[string][]string{}
-	for _, n := range nodes {
-		ready := false
-		for _, c := range n.Status.Conditions {
-			ready = ready || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
+// startBoth starts a pod agent and an announced node agent on every node,
+// the two kinds concurrently.
+func startBoth(ctx context.Context, env *probes.Env, rec probes.Recorder, names []string) (pods, nodeAgents, notStarted []probes.Agent, err error) {
+	type started struct{ ok, failed []probes.Agent }
+	res, errs := probes.FanOut(ctx, 2, 2, func(ctx context.Context, i int) (started, error) {
+		var s started
+		var err error
+		if i == 0 {
+			s.ok, s.failed, err = agent.StartPods(ctx, env, rec, probes.AgentPod, names)
+		} else {
+			s.ok, s.failed, err = agent.StartNodes(ctx, env, rec, "compare the node's own view of the targets with its pods'", names)
 		}
-		if ready && len(names) < MaxNodes {
-			names = append(names, n.Name)
-			cidrs[n.Name] = n.Spec.PodCIDRs
-		}
+		return s, err
+	})
+	if err := probes.FirstError(errs); err != nil {
+		return nil, nil, nil, err
 	}
-	return names, cidrs
+	return res[0].ok, res[1].ok, append(res[0].failed, res[1].failed...), nil
+}
+
+// pick names the run's sampled nodes and their pod CIDRs.
+func pick(ready []corev1.Node) ([]string, map[string][]string) {
+	cidrs := map[string][]string{}
+	for _, n := range ready {
+		cidrs[n.Name] = kube.PodCIDRs(n)
+	}
+	return kube.Names(ready), cidrs
 }
 
 // tryAll sends every target's ops from each pod agent and node agent, and
@@ -199,40 +201,35 @@ func tryAll(ctx context.Context, env *probes.Env, ts []Target, pods, nodeAgents 
 		req.Ops = append(req.Ops, t.ops()...)
 	}
 	nodeReq := ops.Request{Ops: append(append([]ops.Op{}, req.Ops...), agent.FactsRequest().Ops...)}
+	all := append(append([]probes.Agent{}, pods...), nodeAgents...)
+	resps, errs := probes.FanOut(ctx, len(all), 0, func(ctx context.Context, i int) (ops.Response, error) {
+		if i < len(pods) {
+			return env.Agents.Exec(ctx, all[i], req)
+		}
+		return env.Agents.Exec(ctx, all[i], nodeReq)
+	})
+	if err := probes.FirstError(errs); err != nil {
+		return nil, nil, err
+	}
+	n := len(req.Ops)
 	podRes, nodeRes := map[string][]ops.Result{}, map[string][]ops.Result{}
 	facts := map[string]agent.NodeFacts{}
-	var mu sync.Mutex
-	var firstErr error
-	var wg sync.WaitGroup
-	run := func(a probes.Agent, r ops.Request, node bool) {
-		resp, err := env.Agents.Exec(ctx, a, r)
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			firstErr = err
-			return
-		}
-		if !node {
-			podRes[a.Node] = resp.Results
-			return
-		}
-		n := len(req.Ops)
-		nodeRes[a.Node] = resp.Results[:n]
-		facts[a.Node] = agent.FactsFrom(a.Node, ops.Response{Results: resp.Results[n:]})
-	}
-	for _, a := range pods {
-		wg.Go(func() { run(a, req, false) })
-	}
-	for _, a := range nodeAgents {
-		wg.Go(func() { run(a, nodeReq, true) })
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, nil, firstErr
-	}
 	nodeAg := map[string]probes.Agent{}
-	for _, a := range nodeAgents {
+	for i, a := range all {
+		want := n
+		if i >= len(pods) {
+			want += len(agent.FactsRequest().Ops)
+		}
+		if len(resps[i].Results) != want {
+			return nil, nil, fmt.Errorf("%s answered %d results, want %d", a.Ref(), len(resps[i].Results), want)
+		}
+		if i < len(pods) {
+			podRes[a.Node] = resps[i].Results
+			continue
+		}
 		nodeAg[a.Node] = a
+		nodeRes[a.Node] = resps[i].Results[:n]
+		facts[a.Node] = agent.FactsFrom(a.Node, ops.Response{Results: resps[i].Results[n:]})
 	}
 	var out []Probe
 	for _, p := range pods {

@@ -149,7 +149,7 @@ func nodeFindings(in Input, cfg Config, ev []string) []model.Finding {
 				Title:      fmt.Sprintf("node %s pod CIDR %s is masqueraded by ip-masq-agent", n.Name, p),
 				Evidence:   append([]string{fmt.Sprintf("node %s podCIDR %s is not covered by nonMasqueradeCIDRs %s", n.Name, p, prefixList(cfg.NonMasqueradeCIDRs))}, ev...),
 				RootCause:  fmt.Sprintf("ip-masq-agent's nonMasqueradeCIDRs (%s) do not include node %s's pod CIDR %s, so traffic from other pods to pods on %s is SNATed to the sending node's IP: destination pods see node addresses instead of pod addresses, NetworkPolicy ingress rules by pod or namespace stop matching, and same-node traffic breaks when intranode visibility is on.", prefixList(cfg.NonMasqueradeCIDRs), n.Name, p, n.Name),
-				Fixes:      []model.Fix{applyFix(in, cfg)},
+				Fixes:      []model.Fix{applyFix(in, cfg), checkFix},
 				References: []string{refAgent, refRepo},
 			})
 		}
@@ -176,7 +176,7 @@ func clusterFinding(subj *model.Subject, in Input, cfg Config, ev []string) (mod
 		Title:      fmt.Sprintf("cluster CIDR %s is not fully in nonMasqueradeCIDRs", strings.Join(missing, ",")),
 		Evidence:   append([]string{fmt.Sprintf("cluster CIDR %s (%s)", strings.Join(missing, ","), in.Network.Source)}, ev...),
 		RootCause:  fmt.Sprintf("ip-masq-agent's nonMasqueradeCIDRs (%s) do not cover the cluster CIDR %s, so every node that receives a pod CIDR from the uncovered part will have its pods' traffic SNATed to node addresses.", prefixList(cfg.NonMasqueradeCIDRs), strings.Join(missing, ",")),
-		Fixes:      []model.Fix{applyFix(in, cfg)},
+		Fixes:      []model.Fix{applyFix(in, cfg), checkFix},
 		References: []string{refAgent, refRepo, refNetwork},
 	}, true
 }
@@ -186,7 +186,7 @@ func unknownKeyFinding(subj *model.Subject, ev []string, cfg Config, in Input) m
 		ID: IDUnknownKey, Status: model.StatusWarn, Subject: subj, Evidence: ev,
 		Title:      fmt.Sprintf("ip-masq-agent config has unknown key(s) %s", strings.Join(cfg.UnknownKeys, ", ")),
 		RootCause:  fmt.Sprintf("ConfigMap kube-system/ip-masq-agent sets %s, which ip-masq-agent does not know and silently ignores, so whatever it was meant to configure keeps its default.", strings.Join(cfg.UnknownKeys, ", ")),
-		Fixes:      []model.Fix{applyFix(in, cfg)},
+		Fixes:      []model.Fix{applyFix(in, cfg), checkFix},
 		References: []string{refRepo},
 	}
 }
@@ -196,7 +196,7 @@ func invalid(subj *model.Subject, ev []string, err error, in Input, defaults Con
 		ID: IDConfigInvalid, Status: model.StatusFail, Subject: subj, Evidence: append(ev, "parse error: "+err.Error()),
 		Title:      "ip-masq-agent config is invalid: " + err.Error(),
 		RootCause:  fmt.Sprintf("ip-masq-agent cannot use ConfigMap kube-system/ip-masq-agent (%v), so it logs \"error syncing configuration\" every resync and keeps the rules it had before, or none on a fresh node.", err),
-		Fixes:      []model.Fix{applyFix(in, defaults)},
+		Fixes:      []model.Fix{applyFix(in, defaults), checkFix},
 		References: []string{refAgent, refRepo},
 	}
 }
@@ -222,15 +222,14 @@ func applyFix(in Input, cfg Config) model.Fix {
 		}
 	}
 	return model.Fix{
-		Description: "Apply this corrected ConfigMap (it keeps your other settings and adds the missing pod ranges); the agent re-reads it within resyncInterval, no restart needed. Then check the rules on a node.",
-		Commands: []string{
-			"kubectl apply -f ip-masq-agent-configmap.yaml",
-			"kubectl -n kube-system logs ds/ip-masq-agent --tail=20",
-			"# on a node: sudo iptables -t nat -S IP-MASQ-AGENT",
-		},
-		Manifest: Manifest(fixed),
+		Description: "Apply this corrected ConfigMap (kubectl apply -f -; it keeps your other settings and adds the missing pod ranges); the agent re-reads it within resyncInterval, no restart needed.",
+		Manifest:    Manifest(fixed),
 	}
 }
+
+// checkFix is what to look at once the corrected ConfigMap is in.
+var checkFix = model.Fix{Description: "Then check that the agent picked it up, and its rules on a node:",
+	Commands: []string{"kubectl -n kube-system logs ds/ip-masq-agent --tail=20", "# on a node: iptables -t nat -S IP-MASQ-AGENT"}}
 
 func prefixList(ps []netip.Prefix) string {
 	var s []string

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -154,7 +155,11 @@ func Covered(p netip.Prefix, set []netip.Prefix) bool {
 // Manifest renders the ip-masq-agent ConfigMap for c.
 func Manifest(c Config) string {
 	var b strings.Builder
-	b.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ip-masq-agent\n  namespace: kube-system\ndata:\n  config: |\n    nonMasqueradeCIDRs:\n")
+	b.WriteString("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ip-masq-agent\n  namespace: kube-system\ndata:\n  config: |\n    nonMasqueradeCIDRs:")
+	if len(c.NonMasqueradeCIDRs) == 0 {
+		b.WriteString(" []") // an empty key would read as null: the defaults, not an empty list
+	}
+	b.WriteString("\n")
 	for _, p := range c.NonMasqueradeCIDRs {
 		fmt.Fprintf(&b, "      - %s\n", p)
 	}
@@ -165,6 +170,10 @@ func Manifest(c Config) string {
 	if c.CIDRLimit != defaultCIDRLimit && c.CIDRLimit > 0 {
 		fmt.Fprintf(&b, "    cidrLimit: %d\n", c.CIDRLimit)
 	}
-	fmt.Fprintf(&b, "    resyncInterval: %s\n", c.ResyncInterval)
+	ri := c.ResyncInterval
+	if _, err := strconv.ParseFloat(ri, 64); err == nil {
+		ri = strconv.Quote(ri) // "0" is a valid interval; unquoted, YAML reads a number
+	}
+	fmt.Fprintf(&b, "    resyncInterval: %s\n", ri)
 	return b.String()
 }

@@ -30,14 +30,15 @@ func (probe) Info() model.ProbeInfo {
 		Description: "Reads ConfigMap kube-system/ip-masq-agent the way the agent does and checks that " +
 			"nonMasqueradeCIDRs covers every node podCIDR and the cluster CIDR; otherwise pod-to-pod " +
 			"traffic is SNATed to node IPs. Emits the corrected ConfigMap.",
-		RBAC: []model.Permission{
-			{Resource: "configmaps", Verbs: []string{"get"}},
-			{Group: "apps", Resource: "daemonsets", Verbs: []string{"get"}},
-			{Resource: "nodes", Verbs: []string{"list"}},
-			{Resource: "pods", Verbs: []string{"list"}},
-		},
+		RBAC:    model.MergePermissions(rbacConfig, kube.RBACNodes, kube.RBACClusterNetwork),
 		Default: true,
 	}
+}
+
+// rbacConfig is what Run reads of ip-masq-agent: its ConfigMap and DaemonSet.
+var rbacConfig = []model.Permission{
+	{Resource: "configmaps", Verbs: []string{"get"}},
+	{Group: "apps", Resource: "daemonsets", Verbs: []string{"get"}},
 }
 
 func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
@@ -71,7 +72,7 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 		return nil
 	}
 	rec.Stage("listing nodes")
-	nodes, err := kube.Nodes(ctx, env.Kube)
+	nodes, err := env.Snap().Nodes(ctx)
 	if err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 		in.Nodes = append(in.Nodes, Node{Name: n.Name, PodCIDRs: cidrs})
 	}
 	rec.Stage("reading the cluster CIDR from kube-controller-manager or kubeadm-config")
-	in.Network = kube.DiscoverClusterNetwork(ctx, env.Kube)
+	in.Network = kube.DiscoverClusterNetwork(ctx, env.Snap())
 	for _, f := range Analyze(in) {
 		rec.Finding(f)
 	}

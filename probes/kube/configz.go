@@ -9,11 +9,17 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
+
+	"github.com/netsleuth/netsleuth/model"
 )
 
 // ErrNoRESTClient is returned when the clientset has no REST client to proxy
 // through (the fake clientset used in unit tests).
 var ErrNoRESTClient = errors.New("clientset has no REST client for the node proxy")
+
+// RBACConfigz is what KubeletConfig needs: the API server proxies the
+// request to the kubelet.
+var RBACConfigz = []model.Permission{{Resource: "nodes", Subresource: "proxy", Verbs: []string{"get"}}}
 
 // KubeletConfig reads a node's live kubelet configuration through the API
 // server: GET /api/v1/nodes/<node>/proxy/configz, which answers

@@ -59,7 +59,7 @@ func TestParseKubeadmConfig(t *testing.T) {
 func TestDiscoverClusterNetworkFallsBackToKubeadm(t *testing.T) {
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "kubeadm-config"},
 		Data: map[string]string{"ClusterConfiguration": "networking:\n  podSubnet: 10.244.0.0/16\n"}}
-	n := DiscoverClusterNetwork(context.Background(), fake.NewClientset(cm))
+	n := DiscoverClusterNetwork(context.Background(), NewSnapshot(fake.NewClientset(cm), ""))
 	if len(n.ClusterCIDRs) != 1 || n.Source == "" || len(n.Notes) == 0 {
 		t.Fatalf("%+v", n)
 	}

@@ -14,6 +14,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/netsleuth/netsleuth/model"
 )
 
 // pageSize bounds each list call so large clusters are read in chunks.
@@ -36,6 +38,9 @@ func listAll[T any](ctx context.Context, list func(context.Context, metav1.ListO
 	}
 }
 
+// RBACNodes is what Nodes needs.
+var RBACNodes = []model.Permission{{Resource: "nodes", Verbs: []string{"list"}}}
+
 // Nodes lists every node.
 func Nodes(ctx context.Context, c kubernetes.Interface) ([]corev1.Node, error) {
 	return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
@@ -46,6 +51,9 @@ func Nodes(ctx context.Context, c kubernetes.Interface) ([]corev1.Node, error) {
 		return l.Items, l.Continue, nil
 	})
 }
+
+// RBACPods is what Pods needs.
+var RBACPods = []model.Permission{{Resource: "pods", Verbs: []string{"list"}}}
 
 // Pods lists pods in namespace ns ("" for all namespaces) matching the label
 // selector sel ("" for all).
@@ -60,6 +68,9 @@ func Pods(ctx context.Context, c kubernetes.Interface, ns, sel string) ([]corev1
 	})
 }
 
+// RBACServices is what Services needs.
+var RBACServices = []model.Permission{{Resource: "services", Verbs: []string{"list"}}}
+
 // Services lists services in namespace ns ("" for all namespaces).
 func Services(ctx context.Context, c kubernetes.Interface, ns string) ([]corev1.Service, error) {
 	return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Service, string, error) {
@@ -70,6 +81,9 @@ func Services(ctx context.Context, c kubernetes.Interface, ns string) ([]corev1.
 		return l.Items, l.Continue, nil
 	})
 }
+
+// RBACEndpointSlices is what EndpointSlices needs.
+var RBACEndpointSlices = []model.Permission{{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}}}
 
 // EndpointSlices lists discovery.k8s.io/v1 EndpointSlices in namespace ns
 // ("" for all namespaces).

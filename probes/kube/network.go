@@ -8,8 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	"github.com/netsleuth/netsleuth/model"
 	"sigs.k8s.io/yaml"
 )
 
@@ -40,13 +39,16 @@ const (
 	DefaultNodeMaskV6 = 64
 )
 
+// RBACClusterNetwork is what DiscoverClusterNetwork reads.
+var RBACClusterNetwork = model.MergePermissions(RBACPods, RBACConfigMap)
+
 // DiscoverClusterNetwork reads the kube-controller-manager static pod's
 // flags in kube-system (label component=kube-controller-manager), then the
 // kubeadm-config ConfigMap. What it cannot read is recorded in Notes; it
 // never fails.
-func DiscoverClusterNetwork(ctx context.Context, c kubernetes.Interface) ClusterNetwork {
+func DiscoverClusterNetwork(ctx context.Context, s *Snapshot) ClusterNetwork {
 	var notes []string
-	pods, err := Pods(ctx, c, "kube-system", "component=kube-controller-manager")
+	pods, err := s.PodsMatching(ctx, "kube-system", "component=kube-controller-manager")
 	if err != nil {
 		notes = append(notes, "kube-controller-manager pods not readable: "+err.Error())
 	}
@@ -69,7 +71,7 @@ func DiscoverClusterNetwork(ctx context.Context, c kubernetes.Interface) Cluster
 	} else if err == nil {
 		notes = append(notes, "no kube-controller-manager pod in kube-system (managed control plane or embedded controller manager)")
 	}
-	cm, err := c.CoreV1().ConfigMaps("kube-system").Get(ctx, "kubeadm-config", metav1.GetOptions{})
+	cm, err := s.ConfigMap(ctx, "kube-system", "kubeadm-config")
 	if err != nil {
 		notes = append(notes, "ConfigMap kube-system/kubeadm-config not readable: "+err.Error())
 		return ClusterNetwork{Notes: notes}

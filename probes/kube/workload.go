@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/netsleuth/netsleuth/model"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -38,6 +39,12 @@ type WorkloadResolver struct {
 type ownerResult struct {
 	ref *metav1.OwnerReference
 	err error
+}
+
+// RBACWorkloads is what NewWorkloadResolver reads.
+var RBACWorkloads = []model.Permission{
+	{Group: "apps", Resource: "replicasets", Verbs: []string{"get"}},
+	{Group: "batch", Resource: "jobs", Verbs: []string{"get"}},
 }
 
 // NewWorkloadResolver resolves owners with c, reading ReplicaSets (apps) and

@@ -10,6 +10,8 @@ import (
 
 	"github.com/netsleuth/netsleuth/assets"
 	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes/clusterdns"
+	"github.com/netsleuth/netsleuth/probes/fix"
 )
 
 // Finding IDs: kubelet.<check id> for every check in assets/kubelet-checks.yaml,
@@ -18,7 +20,7 @@ const (
 	IDPrefix                 = "kubelet."
 	IDConfigzUnread          = "kubelet.configz-unreadable"
 	IDMakeIPTablesUtilChains = "kubelet.make-iptables-util-chains"
-	IDClusterDNS             = "kubelet.cluster-dns"
+	IDClusterDNS             = clusterdns.IDKubeletDNS
 )
 
 // Node is what the probe reads about one node.
@@ -37,6 +39,7 @@ type Node struct {
 // clusterDomain must be. Known is false when it could not be read.
 type DNSView struct {
 	Known        bool
+	ProxyMode    string
 	ServiceIPs   []string // kube-dns ClusterIPs
 	NodeLocalIPs []string // NodeLocal DNS cache listen addresses
 	Zones        []string // CoreDNS kubernetes plugin zones
@@ -76,13 +79,35 @@ func Analyze(in Input) []model.Finding {
 		}
 		for _, c := range in.Checks {
 			o := evaluate(c, n, in)
-			out = append(out, render(c, n, subj, o))
+			out = append(out, render(c, n, subj, o, in))
 		}
-	}
-	for i := range out {
-		out[i].Probe = ID
+		out = append(out, clusterdns.KubeletDNS(n.Name, clusterDNSOf(n.Config), in.DNS.topology()))
 	}
 	return out
+}
+
+// clusterDNSOf reads clusterDNS from generic configz JSON.
+func clusterDNSOf(cfg map[string]any) []string {
+	var ips []string
+	if list, ok := cfg["clusterDNS"].([]any); ok {
+		for _, x := range list {
+			ips = append(ips, show(x))
+		}
+	}
+	return ips
+}
+
+// topology is the view as the shared clusterDNS check reads it.
+func (v DNSView) topology() clusterdns.Topology {
+	if !v.Known {
+		return clusterdns.Topology{Notes: []string{v.Note}}
+	}
+	t := clusterdns.Topology{ProxyMode: v.ProxyMode}
+	if len(v.ServiceIPs) > 0 {
+		t.Service = &clusterdns.Service{Namespace: clusterdns.SystemNS, Name: clusterdns.ServiceName, ClusterIPs: v.ServiceIPs}
+	}
+	t.NodeLocal = clusterdns.NodeLocal{Present: len(v.NodeLocalIPs) > 0, Addresses: v.NodeLocalIPs}
+	return t
 }
 
 func evaluate(c assets.KubeletCheck, n Node, in Input) outcome {
@@ -92,12 +117,8 @@ func evaluate(c assets.KubeletCheck, n Node, in Input) outcome {
 		return equals(c, v, set)
 	case "cgroup-driver":
 		return cgroupDriver(c, n, in.Nodes)
-	case "cluster-dns":
-		return clusterDNS(v, in.DNS)
 	case "cluster-domain":
 		return clusterDomain(v, set, in.DNS)
-	case "max-pods":
-		return maxPods(c, n, v, set, in.Table)
 	}
 	return outcome{Status: model.StatusSkip, Detail: "unknown rule " + c.Rule,
 		Evidence: []string{fmt.Sprintf("check %s has rule %q, which this netsleuth does not know", c.ID, c.Rule)}}
@@ -146,7 +167,7 @@ func equals(c assets.KubeletCheck, v any, set bool) outcome {
 	return o
 }
 
-func render(c assets.KubeletCheck, n Node, subj *model.Subject, o outcome) model.Finding {
+func render(c assets.KubeletCheck, n Node, subj *model.Subject, o outcome, in Input) model.Finding {
 	d := tmplData{Node: n.Name, Field: c.Field, Actual: o.Actual, Expected: o.Expected, Detail: o.Detail}
 	f := model.Finding{ID: IDPrefix + c.ID, Status: o.Status, Subject: subj, Evidence: o.Evidence}
 	switch o.Status {
@@ -158,6 +179,9 @@ func render(c assets.KubeletCheck, n Node, subj *model.Subject, o outcome) model
 		return f
 	}
 	f.Title, f.RootCause, f.References = expand(c.Title, d), expand(c.RootCause, d), c.References
+	if field, value, ok := setting(c, n, o, in); ok {
+		f.Fixes = fix.Kubelet(n.Name, field, value)
+	}
 	for _, fx := range c.Fixes {
 		mf := model.Fix{Description: expand(fx.Description, d)}
 		for _, cmd := range fx.Commands {
@@ -166,6 +190,60 @@ func render(c assets.KubeletCheck, n Node, subj *model.Subject, o outcome) model
 		f.Fixes = append(f.Fixes, mf)
 	}
 	return f
+}
+
+// setting is the configuration change that makes check c pass on node n:
+// the top-level field of the kubelet's configuration file and its new value
+// as JSON (valid YAML), built from the live configz value so the rest of a
+// nested field (authentication.x509, say) is kept.
+func setting(c assets.KubeletCheck, n Node, o outcome, in Input) (field, value string, ok bool) {
+	path := c.Path()
+	var want any
+	switch c.Rule {
+	case "equals":
+		want = c.Expected
+	case "cluster-domain":
+		if len(in.DNS.Zones) == 0 {
+			return "", "", false
+		}
+		want = in.DNS.Zones[0]
+	default:
+		return "", "", false
+	}
+	top := any(want)
+	if len(path) > 1 {
+		cur, _ := n.Config[path[0]].(map[string]any)
+		top = setPath(cloneJSON(cur), path[1:], want)
+	}
+	b, err := json.Marshal(top)
+	if err != nil {
+		return "", "", false
+	}
+	return path[0], string(b), true
+}
+
+func cloneJSON(m map[string]any) map[string]any {
+	b, _ := json.Marshal(m)
+	var out map[string]any
+	_ = json.Unmarshal(b, &out)
+	if out == nil {
+		out = map[string]any{}
+	}
+	return out
+}
+
+// setPath sets the value at path inside m, creating objects on the way.
+func setPath(m map[string]any, path []string, v any) map[string]any {
+	if len(path) == 1 {
+		m[path[0]] = v
+		return m
+	}
+	sub, _ := m[path[0]].(map[string]any)
+	if sub == nil {
+		sub = map[string]any{}
+	}
+	m[path[0]] = setPath(sub, path[1:], v)
+	return m
 }
 
 // expand renders a catalogue template; a broken template (caught by the

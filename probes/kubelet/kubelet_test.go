@@ -12,7 +12,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
 
@@ -59,7 +58,7 @@ func input(ns ...Node) Input {
 func TestAnalyzeHealthyReportsEveryCheckPerNode(t *testing.T) {
 	got := Analyze(input(node(t, "n1", nil), node(t, "n2", nil)))
 	kubetest.CheckContract(t, got)
-	if want := 2 * len(checks().Checks); len(got) != want {
+	if want := 2 * (len(checks().Checks) + 1); len(got) != want {
 		t.Fatalf("got %d findings, want %d (one per check per node)", len(got), want)
 	}
 	for _, f := range got {
@@ -85,11 +84,9 @@ func TestAnalyzeFailures(t *testing.T) {
 		{"anonymous on", map[string]any{"authentication": map[string]any{"anonymous": map[string]any{"enabled": true}}}, "kubelet.anonymous-auth", model.StatusFail, "system:anonymous"},
 		{"AlwaysAllow", map[string]any{"authorization": map[string]any{"mode": "AlwaysAllow"}}, "kubelet.authorization-mode", model.StatusFail, "mode=AlwaysAllow"},
 		{"read-only port", map[string]any{"readOnlyPort": 10255}, "kubelet.read-only-port", model.StatusFail, "port 10255"},
-		{"clusterDNS unused IP", map[string]any{"clusterDNS": []string{"10.96.0.99"}}, IDClusterDNS, model.StatusFail, "nameserver 10.96.0.99 .*10.96.0.10"},
+		{"clusterDNS unused IP", map[string]any{"clusterDNS": []string{"10.96.0.99"}}, IDClusterDNS, model.StatusFail, "nameserver 10.96.0.99.*10.96.0.10"},
 		{"clusterDNS empty", map[string]any{"clusterDNS": nil}, IDClusterDNS, model.StatusFail, `\(empty\)`},
 		{"clusterDomain typo", map[string]any{"clusterDomain": "cluster.lcoal"}, "kubelet.cluster-domain", model.StatusFail, "cluster.lcoal.*serves cluster.local"},
-		{"maxPods beyond /24", map[string]any{"maxPods": 300}, "kubelet.max-pods", model.StatusFail, "254 usable"},
-		{"maxPods undersized /24", map[string]any{"maxPods": 250}, "kubelet.max-pods", model.StatusWarn, "wants /23"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -117,15 +114,16 @@ func TestAnalyzeFailures(t *testing.T) {
 func TestMakeIPTablesUtilChainsCarriesTheThreeSeedMethods(t *testing.T) {
 	got := Analyze(input(node(t, "worker-7", map[string]any{"makeIPTablesUtilChains": false})))
 	f, _ := kubetest.Find(got, IDMakeIPTablesUtilChains, "worker-7")
-	if len(f.Fixes) != 3 {
-		t.Fatalf("want the three remediation methods, got %d", len(f.Fixes))
+	// First the generated, paste-safe edit on the node; then the seed's three methods.
+	if len(f.Fixes) != 5 || f.Fixes[0].Node != "worker-7" || !strings.Contains(strings.Join(f.Fixes[0].Commands, "\n"), "-v k='makeIPTablesUtilChains' -v v='true'") {
+		t.Fatalf("want the generated edit then the three remediation methods, got %+v", f.Fixes)
 	}
 	for i, want := range []string{"Method 1", "Method 2", "Method 3"} {
-		if !strings.HasPrefix(f.Fixes[i].Description, want) {
-			t.Errorf("fix %d: %q", i, f.Fixes[i].Description)
+		if !strings.HasPrefix(f.Fixes[i+2].Description, want) {
+			t.Errorf("fix %d: %q", i+2, f.Fixes[i+2].Description)
 		}
 	}
-	all := strings.Join(append(append(f.Fixes[0].Commands, f.Fixes[1].Commands...), f.Fixes[2].Commands...), "\n")
+	all := strings.Join(append(append(f.Fixes[2].Commands, f.Fixes[3].Commands...), f.Fixes[4].Commands...), "\n")
 	for _, want := range []string{"10-kubelet-args.conf", "--make-iptables-util-chains=true", "systemctl daemon-reload", "NODE_NAME=worker-7", "/api/v1/nodes/worker-7/proxy/configz"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("fixes lack %q:\n%s", want, all)
@@ -176,16 +174,8 @@ func TestClusterDNSNodeLocalAndUnknown(t *testing.T) {
 	}
 }
 
-func TestMaxPodsWithoutPodCIDRSkips(t *testing.T) {
-	n := node(t, "n1", nil)
-	n.PodCIDRs = nil
-	if f, _ := kubetest.Find(Analyze(input(n)), "kubelet.max-pods", "n1"); f.Status != model.StatusSkip {
-		t.Errorf("%+v", f)
-	}
-}
-
-func fakeConfigz(cfgs map[string]string, err error) func(context.Context, kubernetes.Interface, string) (*kubeletv1beta1.KubeletConfiguration, error) {
-	return func(_ context.Context, _ kubernetes.Interface, node string) (*kubeletv1beta1.KubeletConfiguration, error) {
+func fakeConfigz(cfgs map[string]string, err error) func(context.Context, *probes.Env, string) (*kubeletv1beta1.KubeletConfiguration, error) {
+	return func(_ context.Context, _ *probes.Env, node string) (*kubeletv1beta1.KubeletConfiguration, error) {
 		if err != nil {
 			return nil, err
 		}
@@ -261,7 +251,7 @@ func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(
 func TestEveryCatalogueTemplateRenders(t *testing.T) {
 	for _, c := range checks().Checks {
 		for _, st := range []model.Status{model.StatusPass, model.StatusFail} {
-			f := render(c, Node{Name: "n1"}, &model.Subject{Kind: "Node", Name: "n1"}, outcome{Status: st, Actual: "a", Expected: "e", Detail: "d"})
+			f := render(c, Node{Name: "n1"}, &model.Subject{Kind: "Node", Name: "n1"}, outcome{Status: st, Actual: "a", Expected: "e", Detail: "d"}, Input{})
 			text := f.Title + f.RootCause
 			for _, fx := range f.Fixes {
 				text += fx.Description + strings.Join(fx.Commands, "")
@@ -270,5 +260,28 @@ func TestEveryCatalogueTemplateRenders(t *testing.T) {
 				t.Errorf("check %s (%s) does not render: %q", c.ID, st, text)
 			}
 		}
+	}
+}
+
+func TestFirstFixSetsTheFieldFromConfigz(t *testing.T) {
+	cases := []struct {
+		patch       map[string]any
+		id, setting string
+	}{
+		{map[string]any{"readOnlyPort": 10255}, "kubelet.read-only-port", "-v k='readOnlyPort' -v v='0'"},
+		{map[string]any{"authentication": map[string]any{"anonymous": map[string]any{"enabled": true}, "x509": map[string]any{"clientCAFile": "/ca.crt"}}},
+			"kubelet.anonymous-auth", `-v k='authentication' -v v='{"anonymous":{"enabled":false},`},
+		{map[string]any{"clusterDomain": "cluster.lcoal"}, "kubelet.cluster-domain", `-v k='clusterDomain' -v v='"cluster.local"'`},
+	}
+	for _, c := range cases {
+		f, _ := kubetest.Find(Analyze(input(node(t, "n1", c.patch))), c.id, "n1")
+		if len(f.Fixes) == 0 || f.Fixes[0].Node != "n1" || !strings.Contains(strings.Join(f.Fixes[0].Commands, "\n"), c.setting) {
+			t.Errorf("%s: first fix %+v lacks %s", c.id, f.Fixes, c.setting)
+		}
+	}
+	// The nested value keeps the fields configz had (the client CA).
+	f, _ := kubetest.Find(Analyze(input(node(t, "n1", cases[1].patch))), "kubelet.anonymous-auth", "n1")
+	if !strings.Contains(f.Fixes[0].Commands[0], `"clientCAFile":"/ca.crt"`) {
+		t.Errorf("nested edit dropped x509: %s", f.Fixes[0].Commands[0])
 	}
 }

@@ -2,8 +2,8 @@
 // every node's live kubelet configuration through the API server's node proxy
 // (/api/v1/nodes/<node>/proxy/configz, no node login) and runs the check
 // catalogue in assets/kubelet-checks.yaml on it, cross-checking clusterDNS and
-// clusterDomain with the cluster's DNS deployment and maxPods with the pod
-// CIDR sizing table.
+// clusterDomain with the cluster's DNS deployment (maxPods against the pod
+// CIDR is the podcidr probe's question).
 package kubelet
 
 import (
@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	authnv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -23,7 +24,7 @@ import (
 	"github.com/netsleuth/netsleuth/assets"
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
-	"github.com/netsleuth/netsleuth/probes/dns"
+	"github.com/netsleuth/netsleuth/probes/clusterdns"
 	"github.com/netsleuth/netsleuth/probes/kube"
 )
 
@@ -37,11 +38,16 @@ var (
 
 type probe struct {
 	// configz reads a node's kubelet configuration; tests replace it.
-	configz func(ctx context.Context, c kubernetes.Interface, node string) (*kubeletv1beta1.KubeletConfiguration, error)
+	configz func(ctx context.Context, env *probes.Env, node string) (*kubeletv1beta1.KubeletConfiguration, error)
 }
 
 // New returns the kubelet probe.
-func New() probes.Probe { return probe{configz: kube.KubeletConfig} }
+func New() probes.Probe { return probe{configz: snapConfigz} }
+
+// snapConfigz reads node's configz through the run's snapshot (once per run).
+func snapConfigz(ctx context.Context, env *probes.Env, node string) (*kubeletv1beta1.KubeletConfiguration, error) {
+	return env.Snap().KubeletConfig(ctx, node)
+}
 
 func (probe) Info() model.ProbeInfo {
 	return model.ProbeInfo{
@@ -50,56 +56,54 @@ func (probe) Info() model.ProbeInfo {
 		Scenario: "F",
 		Description: "Reads every kubelet's live configuration through the API server (nodes/proxy configz, no node login) " +
 			"and checks makeIPTablesUtilChains, anonymous auth, authorization mode, readOnlyPort, cgroupDriver, " +
-			"clusterDNS/clusterDomain against the cluster DNS, and maxPods against the node's pod CIDR.",
-		RBAC: []model.Permission{
-			{Resource: "nodes", Verbs: []string{"list"}},
-			{Resource: "nodes", Subresource: "proxy", Verbs: []string{"get"}},
-			{Resource: "services", Verbs: []string{"get"}},
-			{Resource: "pods", Verbs: []string{"list"}},
-			{Resource: "configmaps", Verbs: []string{"get"}},
-			{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}},
-			{Group: "apps", Resource: "daemonsets", Verbs: []string{"get"}},
-		},
+			"clusterDNS/clusterDomain against the cluster DNS.",
+		RBAC:    model.MergePermissions(kube.RBACNodes, kube.RBACConfigz, clusterdns.RBAC),
 		Default: true,
 	}
 }
 
 func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
 	rec.Stage("listing nodes")
-	nodes, err := kube.Nodes(ctx, env.Kube)
+	nodes, err := env.Snap().Nodes(ctx)
 	if err != nil {
 		return err
 	}
 	in := Input{Checks: checks().Checks, Table: table()}
-	for _, n := range nodes {
-		rec.Stage("reading kubelet configz of node " + n.Name)
-		nd := Node{Name: n.Name, PodCIDRs: n.Spec.PodCIDRs, Runtime: n.Status.NodeInfo.ContainerRuntimeVersion}
-		if len(nd.PodCIDRs) == 0 && n.Spec.PodCIDR != "" {
-			nd.PodCIDRs = []string{n.Spec.PodCIDR}
-		}
-		cfg, err := p.configz(ctx, env.Kube, n.Name)
-		switch {
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case kube.Forbidden(err):
-			// nodes/proxy is granted cluster-wide or not at all: the runner
-			// turns this into one error finding with the missing permission.
-			return proxyForbidden(ctx, env.Kube, n.Name, err)
-		case err != nil:
-			nd.ConfigErr = err.Error()
-		default:
-			if nd.Config, err = generic(cfg); err != nil {
-				nd.ConfigErr = err.Error()
-			}
-		}
-		in.Nodes = append(in.Nodes, nd)
+	rec.Stage(fmt.Sprintf("reading kubelet configz of %d node(s)", len(nodes)))
+	var errs []error
+	in.Nodes, errs = probes.FanOut(ctx, len(nodes), 0, func(ctx context.Context, i int) (Node, error) {
+		return p.node(ctx, env, nodes[i])
+	})
+	if err := probes.FirstError(errs); err != nil {
+		return err
 	}
 	rec.Stage("reading the cluster DNS Service, CoreDNS Corefile and NodeLocal DNS cache")
-	in.DNS = dnsView(ctx, env.Kube)
+	in.DNS = dnsView(ctx, env.Snap())
 	for _, f := range Analyze(in) {
 		rec.Finding(f)
 	}
 	return nil
+}
+
+// node reads one node's configz; only a cancelled run or a denial is an error.
+func (p probe) node(ctx context.Context, env *probes.Env, n corev1.Node) (Node, error) {
+	nd := Node{Name: n.Name, PodCIDRs: kube.PodCIDRs(n), Runtime: n.Status.NodeInfo.ContainerRuntimeVersion}
+	cfg, err := p.configz(ctx, env, n.Name)
+	switch {
+	case ctx.Err() != nil:
+		return nd, ctx.Err()
+	case kube.Forbidden(err):
+		// nodes/proxy is granted cluster-wide or not at all: the runner
+		// turns this into one error finding with the missing permission.
+		return nd, proxyForbidden(ctx, env.Kube, n.Name, err)
+	case err != nil:
+		nd.ConfigErr = err.Error()
+	default:
+		if nd.Config, err = generic(cfg); err != nil {
+			nd.ConfigErr = err.Error()
+		}
+	}
+	return nd, nil
 }
 
 // proxyForbidden restates a configz denial in the API server's own words
@@ -132,12 +136,12 @@ func generic(cfg *kubeletv1beta1.KubeletConfiguration) (map[string]any, error) {
 }
 
 // dnsView reads what clusterDNS and clusterDomain must agree with.
-func dnsView(ctx context.Context, c kubernetes.Interface) DNSView {
-	t, err := dns.Discover(ctx, c)
+func dnsView(ctx context.Context, s *kube.Snapshot) DNSView {
+	t, err := clusterdns.Discover(ctx, s)
 	if err != nil {
 		return DNSView{Note: "cluster DNS not readable: " + err.Error()}
 	}
-	v := DNSView{Known: t.Service != nil || t.NodeLocal.Present, ServiceIPs: t.ServiceIPs(), Note: "no kube-dns Service and no NodeLocal DNS cache found"}
+	v := DNSView{Known: t.Known(), ProxyMode: t.ProxyMode, ServiceIPs: t.ServiceIPs(), Note: "no kube-dns Service and no NodeLocal DNS cache found"}
 	if t.NodeLocal.Present {
 		v.NodeLocalIPs = t.NodeLocal.Addresses
 	}

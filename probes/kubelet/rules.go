@@ -2,7 +2,6 @@ package kubelet
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -98,45 +97,6 @@ func orUnknown(s string) string {
 	return s
 }
 
-// clusterDNS: every clusterDNS address must be the kube-dns ClusterIP or a
-// NodeLocal DNS cache address.
-func clusterDNS(v any, dns DNSView) outcome {
-	var ips []string
-	if list, ok := v.([]any); ok {
-		for _, x := range list {
-			ips = append(ips, show(x))
-		}
-	}
-	actual := strings.Join(ips, ",")
-	if !dns.Known {
-		return outcome{Status: model.StatusSkip, Actual: actual, Detail: "the cluster DNS Service could not be read",
-			Evidence: []string{"clusterDNS = [" + actual + "] (configz)", dns.Note}}
-	}
-	valid := append(append([]string{}, dns.ServiceIPs...), dns.NodeLocalIPs...)
-	expected := strings.Join(valid, " or ")
-	ev := []string{
-		"clusterDNS = [" + actual + "] (configz)",
-		fmt.Sprintf("kube-dns ClusterIP(s): %s; NodeLocal DNS cache address(es): %s", noneIfEmpty(dns.ServiceIPs), noneIfEmpty(dns.NodeLocalIPs)),
-	}
-	if len(ips) == 0 {
-		return outcome{Status: model.StatusFail, Actual: "(empty)", Expected: expected, Evidence: ev}
-	}
-	var bad []string
-	for _, ip := range ips {
-		if !slices.Contains(valid, ip) {
-			bad = append(bad, ip)
-		}
-	}
-	if len(bad) > 0 {
-		return outcome{Status: model.StatusFail, Actual: strings.Join(bad, ","), Expected: expected, Evidence: ev}
-	}
-	what := "the kube-dns Service ClusterIP"
-	if slices.Contains(dns.NodeLocalIPs, ips[0]) {
-		what = "the NodeLocal DNS cache address"
-	}
-	return outcome{Status: model.StatusPass, Actual: actual, Expected: expected, Detail: what, Evidence: ev}
-}
-
 func noneIfEmpty(ss []string) string {
 	if len(ss) == 0 {
 		return "none"
@@ -158,42 +118,6 @@ func clusterDomain(v any, set bool, dns DNSView) outcome {
 	o := outcome{Status: model.StatusFail, Actual: dom, Expected: strings.Join(dns.Zones, ", "), Evidence: ev}
 	if slices.Contains(dns.Zones, dom) {
 		o.Status = model.StatusPass
-	}
-	return o
-}
-
-// maxPods cross-checks maxPods against the node's pod CIDR with the podcidr
-// probe's sizing table; the podcidr probe explains sizing in depth.
-func maxPods(c assets.KubeletCheck, n Node, v any, set bool, t assets.PodCIDRTable) outcome {
-	if !set {
-		v = c.Default
-	}
-	mp, _ := v.(float64)
-	var p netip.Prefix
-	for _, s := range n.PodCIDRs {
-		if q, err := netip.ParsePrefix(s); err == nil && (!p.IsValid() || q.Addr().Is4()) {
-			p = q.Masked()
-		}
-	}
-	actual := show(v)
-	if !p.IsValid() {
-		return outcome{Status: model.StatusSkip, Actual: actual, Detail: "the node has no podCIDR (the CNI allocates pod IPs itself)",
-			Evidence: []string{"maxPods = " + actual + " (configz)", "spec.podCIDRs is empty"}}
-	}
-	hostBits := p.Addr().BitLen() - p.Bits()
-	usable := int64(1) << min(hostBits, 62)
-	if p.Addr().Is4() && usable > 2 {
-		usable -= 2
-	}
-	want := t.HostBitsFor(int(mp))
-	detail := fmt.Sprintf("%d usable addresses; the sizing table wants /%d for maxPods %s", usable, p.Addr().BitLen()-want, actual)
-	o := outcome{Status: model.StatusPass, Actual: actual, Expected: p.String(), Detail: detail,
-		Evidence: []string{"maxPods = " + actual + " (configz)", "pod CIDR " + p.String() + ": " + detail}}
-	switch {
-	case usable < int64(mp):
-		o.Status = model.StatusFail
-	case hostBits < want:
-		o.Status = model.Status(c.Severity)
 	}
 	return o
 }

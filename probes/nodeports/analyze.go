@@ -10,6 +10,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/fix"
 )
 
 // Finding IDs of this probe; they are a stable contract for scripts.
@@ -114,7 +115,7 @@ type Input struct {
 func Analyze(in Input) []model.Finding {
 	var out []model.Finding
 	for _, a := range in.NotStarted {
-		out = append(out, agent.NotStartedFinding(ID, a))
+		out = append(out, agent.NotStarted(ID, a)...)
 	}
 	for _, t := range in.Targets {
 		out = append(out, portFindings(in.Profile, t)...)
@@ -174,15 +175,15 @@ func filteredFinding(profile string, t Target, filtered []Attempt, ev []string) 
 		c := "firewall-cmd --permanent --zone=public --add-port=" + a.Port.Rule.Firewalld()
 		if !slices.Contains(cmds, c) {
 			cmds = append(cmds, c)
-			ipt = append(ipt, fmt.Sprintf("iptables -I INPUT -p tcp --dport %s -j ACCEPT", strings.ReplaceAll(a.Port.Rule.Ports, "-", ":")))
+			ipt = append(ipt, fix.Rule{Chain: "INPUT", Spec: fmt.Sprintf("-p tcp --dport %s -j ACCEPT", strings.ReplaceAll(a.Port.Rule.Ports, "-", ":")), Insert: true}.Ensure())
 		}
 	}
 	for _, r := range t.UDP {
 		cmds = append(cmds, "firewall-cmd --permanent --zone=public --add-port="+r.Firewalld())
 	}
 	cmds = append(cmds, "firewall-cmd --reload")
-	fixes := []model.Fix{{Description: "Open the ports on node " + node + " (firewalld; the UDP ports of the table are included since they cannot be tested):", Commands: cmds},
-		{Description: "Without firewalld:", Commands: ipt}}
+	fixes := []model.Fix{{Description: "Open the ports on node " + node + " (firewalld; the UDP ports of the table are included since they cannot be tested):", Node: node, Commands: cmds},
+		{Description: "Without firewalld, on node " + node + ":", Node: node, Commands: ipt}}
 	if t.CNI != nil {
 		fixes = append(fixes, model.Fix{Description: "A firewalld reload drops the CNI's iptables chains (seed 001 known issue): restart the CNI agent on the node afterwards:",
 			Commands: []string{fmt.Sprintf("kubectl -n %s delete pod %s", t.CNI.Namespace, t.CNI.Pod)}})

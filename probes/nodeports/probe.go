@@ -31,9 +31,6 @@ import (
 // ID is the probe's identifier for --probe.
 const ID = "node-ports"
 
-// MaxNodes bounds the nodes checked in one run.
-const MaxNodes = 20
-
 type probe struct{}
 
 // New returns the node-ports probe.
@@ -46,9 +43,9 @@ func (probe) Info() model.ProbeInfo {
 			"need (--port-profile: " + strings.Join(assets.MustNodePorts().ProfileNames(), ", ") + "), telling filtered " +
 			"(timeout, ICMP reject) from open (answer or RST), with the firewall-cmd commands; and checks that nodes running a " +
 			"CNI agent still have its iptables chains (firewalld reload known issue). Not default: agents on every node.",
-		RBAC: append(slices.Clone(agent.RBAC),
-			model.Permission{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}}),
-		Inputs: []model.Input{{Flag: "port-profile", Description: "port profile from assets/node-ports.yaml (default kubeadm)."}},
+		RBAC: model.MergePermissions(agent.RBAC, kube.RBACNodes, kube.RBACPods, rbacAPIServer),
+		Inputs: []model.Input{{Flag: "port-profile", Description: "port profile from assets/node-ports.yaml (default kubeadm).",
+			Example: assets.MustNodePorts().DefaultProfile, Check: CheckProfile}},
 	}
 }
 
@@ -67,14 +64,18 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 		return nil
 	}
 	rec.Stage("listing nodes, API server endpoints and CNI agent pods")
-	nodes, err := discoverNodes(ctx, env, data)
+	nodes, sample, err := discoverNodes(ctx, env, data)
 	if err != nil {
 		return err
 	}
 	agent.ReportLeftovers(ctx, env, rec, ID)
+	probes.RecordCoverage(rec, ID, sample)
 	if len(nodes) < 2 {
-		rec.Finding(model.Finding{ID: IDSingleNode, Status: model.StatusSkip,
-			Title: "Only one Ready node: there is no other node to try its ports from"})
+		title := "Only one Ready node: there is no other node to try its ports from"
+		if sample.Ready > 1 {
+			title = "--max-nodes=1 leaves no other node to try a node's ports from"
+		}
+		rec.Finding(model.Finding{ID: IDSingleNode, Status: model.StatusSkip, Title: title})
 		return nil
 	}
 	cnis := cniAgents(ctx, env, data)
@@ -100,14 +101,18 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 // discoverNodes lists Ready nodes with their roles: worker for all,
 // control-plane or load-balancer by label, control-plane too when the node's
 // address is an API server endpoint.
-func discoverNodes(ctx context.Context, env *probes.Env, data assets.NodePorts) ([]NodeInfo, error) {
-	all, err := kube.Nodes(ctx, env.Kube)
+// rbacAPIServer is what the read of the kubernetes Service's EndpointSlices
+// (the API server addresses) needs.
+var rbacAPIServer = []model.Permission{{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}}}
+
+func discoverNodes(ctx context.Context, env *probes.Env, data assets.NodePorts) ([]NodeInfo, kube.NodeSample, error) {
+	sample, err := env.AgentNodes(ctx)
 	if err != nil {
-		return nil, err
+		return nil, sample, err
 	}
 	sl, err := env.Kube.DiscoveryV1().EndpointSlices("default").List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=kubernetes"})
 	if err != nil {
-		return nil, fmt.Errorf("listing the API server's endpoints: %w", err)
+		return nil, sample, fmt.Errorf("listing the API server's endpoints: %w", err)
 	}
 	var apiIPs []string
 	for _, s := range sl.Items {
@@ -115,14 +120,14 @@ func discoverNodes(ctx context.Context, env *probes.Env, data assets.NodePorts) 
 			apiIPs = append(apiIPs, e.Addresses...)
 		}
 	}
-	return Roles(all, apiIPs, data.RoleLabels), nil
+	return Roles(sample.Nodes, apiIPs, data.RoleLabels), sample, nil
 }
 
-// Roles gives every Ready node its roles, sorted by name, at most MaxNodes.
+// Roles gives every Ready node of all (the run's sample) its roles, sorted by name.
 func Roles(all []corev1.Node, apiIPs []string, roleLabels map[string][]string) []NodeInfo {
 	var out []NodeInfo
 	for _, n := range all {
-		if !ready(n) {
+		if !kube.Ready(n) {
 			continue
 		}
 		ni := NodeInfo{Name: n.Name}
@@ -141,16 +146,7 @@ func Roles(all []corev1.Node, apiIPs []string, roleLabels map[string][]string) [
 		out = append(out, ni)
 	}
 	slices.SortFunc(out, func(a, b NodeInfo) int { return strings.Compare(a.Name, b.Name) })
-	return out[:min(len(out), MaxNodes)]
-}
-
-func ready(n corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	return out
 }
 
 // cniAgents finds the running CNI agent pod on each node; an RBAC denial or

@@ -7,6 +7,7 @@ import (
 
 	"github.com/netsleuth/netsleuth/assets"
 	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes/fix"
 	"github.com/netsleuth/netsleuth/probes/kube"
 )
 
@@ -201,23 +202,15 @@ func sizeFinding(n Node, p netip.Prefix, maxPods int, t assets.PodCIDRTable, sub
 	if p.Addr().Is6() {
 		flag = "--node-cidr-mask-size-ipv6"
 	}
-	f.Fixes = []model.Fix{
-		{
-			Description: fmt.Sprintf("Lower the node's maxPods to %d, which fits %s, in the kubelet configuration and restart the kubelet.", fitPods, p),
-			Commands: []string{
-				fmt.Sprintf("# on node %s:", n.Name),
-				fmt.Sprintf("sudo sed -i '/^maxPods:/d' /var/lib/kubelet/config.yaml && echo 'maxPods: %d' | sudo tee -a /var/lib/kubelet/config.yaml", fitPods),
-				"sudo systemctl restart kubelet",
-			},
-		},
-		{
+	fitPods = min(fitPods, 110) // the kubelet's default when it fits
+	f.Fixes = append(fix.Kubelet(n.Name, "maxPods", fmt.Sprint(fitPods)),
+		model.Fix{
 			Description: fmt.Sprintf("Or give nodes larger blocks: set kube-controller-manager %s=%d (a node keeps its block until it re-registers, and each node then uses 2^%d times more of the cluster CIDR).", flag, wantPrefix, p.Bits()-wantPrefix),
 			Commands: []string{
 				fmt.Sprintf("# on each control-plane node: add %s=%d to /etc/kubernetes/manifests/kube-controller-manager.yaml", flag, wantPrefix),
 				fmt.Sprintf("kubectl drain %s --ignore-daemonsets --delete-emptydir-data && kubectl delete node %s   # then restart its kubelet to re-register", n.Name, n.Name),
 			},
-		},
-	}
+		})
 	return f, true
 }
 

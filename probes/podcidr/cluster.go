@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes/fix"
 )
 
 // family gathers one IP family's node blocks.
@@ -175,7 +176,7 @@ func clusterFixes(f *family, cidr string, halfMaxPods int) []model.Fix {
 			Description: fmt.Sprintf("Fit twice as many nodes into %s with /%d blocks: set maxPods %d on every kubelet and kube-controller-manager %s=%d; blocks change only as nodes re-register.", cidr, f.mask+1, halfMaxPods, flag, f.mask+1),
 			Commands: []string{
 				fmt.Sprintf("# on each control-plane node, /etc/kubernetes/manifests/kube-controller-manager.yaml: %s=%d", flag, f.mask+1),
-				fmt.Sprintf("# on each node: sudo sed -i '/^maxPods:/d' /var/lib/kubelet/config.yaml && echo 'maxPods: %d' | sudo tee -a /var/lib/kubelet/config.yaml && sudo systemctl restart kubelet", halfMaxPods),
+				fmt.Sprintf("# then on each node: %s && systemctl restart kubelet", fix.SetKubeletField("maxPods", fmt.Sprint(halfMaxPods))),
 			},
 		},
 		{

@@ -6,6 +6,7 @@ package podcidr
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -30,7 +31,7 @@ type probe struct {
 func New() probes.Probe { return probe{configz: readMaxPods} }
 
 func readMaxPods(ctx context.Context, env *probes.Env, node string) (int32, error) {
-	cfg, err := kube.KubeletConfig(ctx, env.Kube, node)
+	cfg, err := env.Snap().KubeletConfig(ctx, node)
 	if err != nil {
 		return 0, err
 	}
@@ -45,24 +46,19 @@ func (probe) Info() model.ProbeInfo {
 		Description: "Checks each node's podCIDR size against its maxPods (≤32 → /26, 33–64 → /25, " +
 			"65–128 → /24, 129–250 → /23), each node's pod count against maxPods, and how many more " +
 			"nodes the cluster CIDR holds at the node mask size; warns at 80 % of a limit.",
-		RBAC: []model.Permission{
-			{Resource: "nodes", Verbs: []string{"list"}},
-			{Resource: "nodes", Subresource: "proxy", Verbs: []string{"get"}},
-			{Resource: "pods", Verbs: []string{"list"}},
-			{Resource: "configmaps", Verbs: []string{"get"}},
-		},
+		RBAC:    model.MergePermissions(kube.RBACNodes, kube.RBACPods, kube.RBACConfigz, kube.RBACClusterNetwork),
 		Default: true,
 	}
 }
 
 func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
 	rec.Stage("listing nodes")
-	nodes, err := kube.Nodes(ctx, env.Kube)
+	nodes, err := env.Snap().Nodes(ctx)
 	if err != nil {
 		return err
 	}
 	rec.Stage("listing pods to count them per node")
-	pods, err := kube.Pods(ctx, env.Kube, "", "")
+	pods, err := env.Snap().AllPods(ctx)
 	if err != nil {
 		return err
 	}
@@ -77,8 +73,11 @@ func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) er
 		}
 	}
 	in := Input{Table: table()}
-	for _, n := range nodes {
-		rec.Stage("reading kubelet configz of node " + n.Name)
+	rec.Stage(fmt.Sprintf("reading kubelet configz of %d node(s)", len(nodes)))
+	maxPods, errs := probes.FanOut(ctx, len(nodes), 0, func(ctx context.Context, i int) (int32, error) {
+		return p.configz(ctx, env, nodes[i].Name)
+	})
+	for i, n := range nodes {
 		nd := Node{Name: n.Name, PodCIDRs: n.Spec.PodCIDRs, ActivePods: active[n.Name], PodNetworkPods: podNet[n.Name]}
 		if len(nd.PodCIDRs) == 0 && n.Spec.PodCIDR != "" {
 			nd.PodCIDRs = []string{n.Spec.PodCIDR}
@@ -86,7 +85,7 @@ func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) er
 		if q, ok := n.Status.Capacity[corev1.ResourcePods]; ok {
 			nd.CapacityPods = q.Value()
 		}
-		mp, err := p.configz(ctx, env, n.Name)
+		mp, err := maxPods[i], errs[i]
 		if ctx.Err() != nil {
 			return ctx.Err() // configz errors are evidence, a cancelled run is not
 		}
@@ -97,7 +96,7 @@ func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) er
 		in.Nodes = append(in.Nodes, nd)
 	}
 	rec.Stage("reading the cluster CIDR from kube-controller-manager or kubeadm-config")
-	in.Network = kube.DiscoverClusterNetwork(ctx, env.Kube)
+	in.Network = kube.DiscoverClusterNetwork(ctx, env.Snap())
 	for _, f := range Analyze(in) {
 		rec.Finding(f)
 	}

@@ -10,20 +10,20 @@ import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/nodenet"
 )
 
-// Finding IDs of this probe; they are a stable contract for scripts.
+// Finding IDs of this probe; they are a stable contract for scripts. A
+// failing pair whose cause is a node fact (forwarding, a pod route, FORWARD)
+// is a symptom of the shared node.* finding for that fact.
 const (
 	IDOK              = ID + ".ok"
 	IDSameNode        = ID + ".same-node-failing"
-	IDIPForward       = ID + ".ip-forward-off"
-	IDNoRoute         = ID + ".no-pod-route"
-	IDForwardDrop     = ID + ".forward-drop"
 	IDCrossNode       = ID + ".cross-node-blocked"
 	IDProtocol        = ID + ".protocol-blocked"
 	IDLoss            = ID + ".packet-loss"
 	IDSampled         = ID + ".sampled"
-	IDNodesNotReady   = ID + ".nodes-skipped"
+	IDNodesSkipped    = ID + ".nodes-skipped"
 	IDAgentNotStarted = ID + ".agent-not-started"
 )
 
@@ -56,11 +56,12 @@ func (p Pair) Failed() bool { return !p.TCP.Reached() }
 // Input is everything Analyze reasons about.
 type Input struct {
 	Nodes      []Node // the sampled nodes
-	Total      int    // Ready nodes before sampling
-	Skipped    []string
+	Total      int    // the run's node sample (kube.NodeSample) before the pairs bound
 	NotStarted []probes.Agent
 	Pairs      []Pair
 	Facts      map[string]agent.NodeFacts // node agents' view of nodes with failing pairs
+	// Captures are the evidence of captures of failing pairs' retries, by pairKey.
+	Captures map[string][]string
 }
 
 // Sample picks at most k nodes, k(k-1) ≤ maxPairs, spread over the sorted list.
@@ -96,56 +97,65 @@ func FailingNodes(pairs []Pair) []string {
 	return out
 }
 
-// Analyze turns the matrix and node facts into findings.
+// Analyze turns the matrix and node facts into findings: per failing pair
+// group, the node fact that breaks it (cited as the cause) or the probe's own
+// verdict, with the evidence of every pair in the group.
 func Analyze(in Input) []model.Finding {
 	var out []model.Finding
 	for _, a := range in.NotStarted {
-		out = append(out, agent.NotStartedFinding(ID, a))
+		out = append(out, agent.NotStarted(ID, a)...)
 	}
 	out = append(out, coverage(in)...)
-	byNode := map[string]*model.Finding{}
+	var failing []model.Finding
+	at := map[string]int{}
 	for _, p := range in.Pairs {
 		if !p.Failed() {
 			continue
 		}
-		f := diagnose(in, p)
-		key := f.ID + "|" + f.Subject.String()
-		if prev, ok := byNode[key]; ok {
-			prev.Evidence = append(prev.Evidence, pairEvidence(p)...)
-			continue
+		for _, f := range diagnose(in, p) {
+			key := f.Key
+			if key == "" {
+				key = model.KeyOf(f.ID, f.Subject, "")
+			}
+			if i, ok := at[key]; ok {
+				failing[i].Evidence = appendNew(failing[i].Evidence, f.Evidence...)
+				continue
+			}
+			at[key] = len(failing)
+			failing = append(failing, f)
 		}
-		byNode[key] = &f
 	}
-	keys := make([]string, 0, len(byNode))
-	for k := range byNode {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		out = append(out, *byNode[k])
-	}
+	slices.SortStableFunc(failing, func(a, b model.Finding) int {
+		return strings.Compare(model.KeyOf(a.ID, a.Subject, ""), model.KeyOf(b.ID, b.Subject, ""))
+	})
+	out = append(out, failing...)
 	warns := partial(in.Pairs)
 	out = append(out, warns...)
-	if len(byNode) == 0 && len(warns) == 0 && len(in.Pairs) > 0 {
+	if len(failing) == 0 && len(warns) == 0 && len(in.Pairs) > 0 {
 		out = append(out, okFinding(in.Pairs))
 	}
 	return out
 }
 
-// coverage says which nodes were left out.
+func appendNew(dst []string, src ...string) []string {
+	for _, s := range src {
+		if !slices.Contains(dst, s) {
+			dst = append(dst, s)
+		}
+	}
+	return dst
+}
+
+// coverage says which of the run's sampled nodes the pairs bound left out
+// (the run's own node sample and the nodes that are not Ready are
+// probes.Coverage's).
 func coverage(in Input) []model.Finding {
-	var out []model.Finding
-	if len(in.Skipped) > 0 {
-		out = append(out, model.Finding{ID: IDNodesNotReady, Status: model.StatusSkip,
-			Title:    fmt.Sprintf("%d node(s) are not Ready and were left out of the matrix", len(in.Skipped)),
-			Evidence: in.Skipped})
+	if in.Total <= len(in.Nodes) {
+		return nil
 	}
-	if in.Total > len(in.Nodes) {
-		out = append(out, model.Finding{ID: IDSampled, Status: model.StatusSkip,
-			Title:    fmt.Sprintf("Sampled %d of %d nodes; widen with --max-pairs", len(in.Nodes), in.Total),
-			Evidence: []string{"nodes tested: " + strings.Join(nodeList(in.Nodes), ", ")}})
-	}
-	return out
+	return []model.Finding{{ID: IDSampled, Status: model.StatusSkip,
+		Title:    fmt.Sprintf("The matrix sampled %d of the run's %d agent nodes; widen with --max-pairs", len(in.Nodes), in.Total),
+		Evidence: []string{"nodes tested: " + strings.Join(nodeList(in.Nodes), ", ")}}}
 }
 
 func nodeList(ns []Node) []string {
@@ -156,27 +166,55 @@ func nodeList(ns []Node) []string {
 	return out
 }
 
-// diagnose explains one failing pair from the facts of both its nodes.
-func diagnose(in Input, p Pair) model.Finding {
+// diagnose explains one failing pair from the facts of both its nodes: the
+// node fact that breaks it first, followed by the pair's finding as its
+// symptom; or the pair's finding with the probe's own root cause.
+func diagnose(in Input, p Pair) []model.Finding {
 	if p.SameNode() {
-		return sameNode(in, p)
+		f := sameNode(in, p)
+		f.Evidence = append(f.Evidence, in.Captures[pairKey(p)]...)
+		if cause, ok := nodeCause(in, p); ok {
+			return []model.Finding{cause, f.Symptom(cause)}
+		}
+		return []model.Finding{f}
 	}
-	for _, n := range []string{p.From.Node, p.To.Node} {
-		facts, ok := in.Facts[n]
+	f := crossNodeBlocked(in, p)
+	f.Evidence = append(f.Evidence, in.Captures[pairKey(p)]...)
+	if cause, ok := nodeCause(in, p); ok {
+		return []model.Finding{cause, f.Symptom(cause)}
+	}
+	return []model.Finding{f}
+}
+
+// nodeCause asks the shared node diagnosis about the pair on each of its
+// nodes: the local pod's packets out towards the remote pod (forwarding, the
+// route to the remote pod CIDR, FORWARD), then the remote pod's arriving.
+func nodeCause(in Input, p Pair) (model.Finding, bool) {
+	for _, end := range [][2]probes.Agent{{p.From, p.To}, {p.To, p.From}} {
+		local, remote := end[0], end[1]
+		facts, ok := in.Facts[local.Node]
 		if !ok {
 			continue
 		}
-		if v, ok := facts.Sysctl(agent.SysIPForward); ok && v == "0" {
-			return ipForwardOff(n, p)
+		self, peer := nodeByName(in.Nodes, local.Node), nodeByName(in.Nodes, remote.Node)
+		n := nodenet.NodeFrom(local.Node, self.PodCIDRs, facts)
+		src, err1 := netip.ParseAddr(local.IP)
+		dst, err2 := netip.ParseAddr(remote.IP)
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		out := nodenet.Path{Src: src, Dst: dst, Proto: "tcp", DPort: agent.EchoPort}
+		if !p.SameNode() {
+			out.DstNet, out.Via = nodenet.CIDRFor(peer.PodCIDRs, dst), peer.IP
+		}
+		if f, broken := nodenet.Explain(n, out); broken {
+			return f, true
+		}
+		if f, broken := nodenet.Forward(n, nodenet.Path{Src: dst, Dst: src, Proto: "tcp", DPort: agent.EchoPort}); broken {
+			return f, true
 		}
 	}
-	if f, ok := missingRoute(in, p); ok {
-		return f
-	}
-	if f, ok := forwardDrop(in, p); ok {
-		return f
-	}
-	return crossNodeBlocked(in, p)
+	return model.Finding{}, false
 }
 
 func pairEvidence(p Pair) []string {
@@ -189,60 +227,6 @@ func pairEvidence(p Pair) []string {
 
 func nodeSubject(n string) *model.Subject { return &model.Subject{Kind: "Node", Name: n} }
 
-func ipForwardOff(node string, p Pair) model.Finding {
-	return model.Finding{
-		ID: IDIPForward, Status: model.StatusFail, Subject: nodeSubject(node),
-		Title:     fmt.Sprintf("Node %s does not forward packets, so its pods cannot talk to other nodes", node),
-		RootCause: fmt.Sprintf("net.ipv4.ip_forward is 0 on node %s, so the kernel drops pod traffic it should route between the pod network and the node network.", node),
-		Evidence:  append([]string{fmt.Sprintf("node agent on %s: cat %s → 0", node, agent.SysIPForward)}, pairEvidence(p)...),
-		Fixes: []model.Fix{
-			{Description: "Turn forwarding on now, on node " + node + ":", Commands: []string{"sysctl -w net.ipv4.ip_forward=1"}},
-			{Description: "Persist it across reboots:", Commands: []string{"echo 'net.ipv4.ip_forward = 1' > /etc/sysctl.d/99-kubernetes.conf", "sysctl --system"}},
-		},
-		References: []string{"https://kubernetes.io/docs/setup/production-environment/container-runtimes/#prerequisite-ipv4-forwarding-optional"},
-	}
-}
-
-// missingRoute finds a node without a usable route to the other node's pod CIDR.
-func missingRoute(in Input, p Pair) (model.Finding, bool) {
-	for _, end := range [][2]probes.Agent{{p.From, p.To}, {p.To, p.From}} {
-		facts, ok := in.Facts[end[0].Node]
-		dst, err := netip.ParseAddr(end[1].IP)
-		if !ok || err != nil || len(facts.Routes) == 0 {
-			continue
-		}
-		r, found := facts.RouteTo(dst)
-		if found && !r.Reject && r.Dst != "0.0.0.0/0" {
-			continue
-		}
-		have := "no route at all"
-		if found {
-			have = "only `" + r.String() + "`"
-		}
-		peer := nodeByName(in.Nodes, end[1].Node)
-		cidr := strings.Join(peer.PodCIDRs, ",")
-		return model.Finding{
-			ID: IDNoRoute, Status: model.StatusFail, Subject: nodeSubject(end[0].Node),
-			Title:     fmt.Sprintf("Node %s has no route to the pods of node %s", end[0].Node, end[1].Node),
-			RootCause: fmt.Sprintf("Node %s has %s for %s (pod CIDR %s of node %s), so replies and requests for those pods never reach node %s.", end[0].Node, have, end[1].IP, cidr, end[1].Node, end[1].Node),
-			Evidence:  append([]string{fmt.Sprintf("node agent on %s: ip route get %s → %s", end[0].Node, end[1].IP, routeText(r, found))}, pairEvidence(p)...),
-			Fixes: []model.Fix{
-				{Description: fmt.Sprintf("Add the route on node %s (routed CNIs; overlay CNIs add it themselves: restart the CNI agent pod on that node instead):", end[0].Node),
-					Commands: []string{fmt.Sprintf("ip route add %s via %s", cidr, peer.IP)}},
-			},
-			References: []string{refNetModel},
-		}, true
-	}
-	return model.Finding{}, false
-}
-
-func routeText(r ops.Route, found bool) string {
-	if !found {
-		return "no route"
-	}
-	return r.String()
-}
-
 func nodeByName(ns []Node, name string) Node {
 	for _, n := range ns {
 		if n.Name == name {
@@ -250,50 +234,4 @@ func nodeByName(ns []Node, name string) Node {
 		}
 	}
 	return Node{Name: name, IP: "<node-ip>", PodCIDRs: []string{"<pod-cidr>"}}
-}
-
-// forwardDrop finds a node whose filter FORWARD policy is DROP with no rule
-// accepting pod traffic.
-func forwardDrop(in Input, p Pair) (model.Finding, bool) {
-	for _, n := range []string{p.From.Node, p.To.Node} {
-		facts, ok := in.Facts[n]
-		if !ok || facts.IPTables == "" {
-			continue
-		}
-		pol, rules := agent.ParseIPTables(facts.IPTables)
-		if pol["filter/FORWARD"] != "DROP" || acceptsPods(rules) {
-			continue
-		}
-		return model.Finding{
-			ID: IDForwardDrop, Status: model.StatusFail, Subject: nodeSubject(n),
-			Title:     fmt.Sprintf("Node %s drops forwarded pod traffic", n),
-			RootCause: fmt.Sprintf("The filter FORWARD chain on node %s has policy DROP and no rule accepts pod traffic.", n),
-			Evidence:  append([]string{fmt.Sprintf("node agent on %s: iptables-save -t filter → :FORWARD DROP", n)}, pairEvidence(p)...),
-			Fixes: []model.Fix{{Description: "Accept pod traffic in FORWARD on node " + n + " (or restart the CNI agent, which installs these rules):",
-				Commands: podAccept(in.Nodes)}},
-		}, true
-	}
-	return model.Finding{}, false
-}
-
-func acceptsPods(rules []Rule) bool {
-	for _, r := range rules {
-		if r.Table == "filter" && r.Chain == "FORWARD" && r.Args["-j"] == "ACCEPT" {
-			return true
-		}
-	}
-	return false
-}
-
-// Rule aliases agent.Rule for readability here.
-type Rule = agent.Rule
-
-func podAccept(nodes []Node) []string {
-	var cmds []string
-	for _, n := range nodes {
-		for _, c := range n.PodCIDRs {
-			cmds = append(cmds, "iptables -I FORWARD -s "+c+" -j ACCEPT", "iptables -I FORWARD -d "+c+" -j ACCEPT")
-		}
-	}
-	return cmds
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/nodenet"
 )
 
 var (
@@ -59,13 +60,13 @@ func TestAnalyze(t *testing.T) {
 		{"healthy", Input{Nodes: []Node{n1, n2}, Pairs: healthy}, IDOK, model.StatusPass, "", "", ""},
 		{"ip_forward off on n1", Input{Nodes: []Node{n1, n2}, Pairs: crossDown,
 			Facts: map[string]agent.NodeFacts{"n1": facts(t, "n1", "0", routes, ""), "n2": facts(t, "n2", "1", routes, "")}},
-			IDIPForward, model.StatusFail, "Node/n1", "ip_forward is 0 on node n1", "sysctl -w net.ipv4.ip_forward=1"},
+			nodenet.IDIPForward, model.StatusFail, "Node/n1", "ip_forward is 0 on node n1", "sysctl -w net.ipv4.ip_forward=1"},
 		{"no pod route on n1", Input{Nodes: []Node{n1, n2}, Pairs: crossDown,
 			Facts: map[string]agent.NodeFacts{"n1": facts(t, "n1", "1", routes[:strings.LastIndex(routes[:len(routes)-1], "\n")+1], "")}},
-			IDNoRoute, model.StatusFail, "Node/n1", "no route at all", "ip route add 10.244.1.0/24 via 10.250.0.2"},
+			nodenet.IDNoRoute, model.StatusFail, "Node/n1", "no route at all", "ip route replace 10.244.1.0/24 via 10.250.0.2"},
 		{"FORWARD drop on n2", Input{Nodes: []Node{n1, n2}, Pairs: crossDown,
 			Facts: map[string]agent.NodeFacts{"n2": facts(t, "n2", "1", routes, "*filter\n:FORWARD DROP [0:0]\nCOMMIT\n")}},
-			IDForwardDrop, model.StatusFail, "Node/n2", "policy DROP", "iptables -I FORWARD -s 10.244.0.0/24 -j ACCEPT"},
+			nodenet.IDForwardDrop, model.StatusFail, "Node/n2", "policy DROP", "iptables -C FORWARD -s 10.244.1.0/24 -j ACCEPT 2>/dev/null || iptables -I FORWARD -s 10.244.1.0/24 -j ACCEPT"},
 		{"underlay blocks", Input{Nodes: []Node{n1, n2}, Pairs: crossDown,
 			Facts: map[string]agent.NodeFacts{"n1": facts(t, "n1", "1", routes, ""), "n2": facts(t, "n2", "1", routes, "")}},
 			IDCrossNode, model.StatusFail, "NodePair/n1<->n2", "overlay", "8472"},
@@ -75,7 +76,7 @@ func TestAnalyze(t *testing.T) {
 			IDProtocol, model.StatusWarn, "", "ICMP or UDP", "iptables -S"},
 		{"agent not started", Input{Nodes: []Node{n1}, NotStarted: []probes.Agent{{Kind: probes.AgentPod, Node: "n2", Namespace: "ns", Pod: "p2",
 			Err: &probes.AgentStartError{Reason: "ErrImageNeverPull", Detail: "not present"}}}},
-			IDAgentNotStarted, model.StatusError, "Node/n2", "cannot get the agent image", "--agent-image"},
+			IDAgentNotStarted, model.StatusError, "Node/n2", "cannot pull it", "--agent-image"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,12 +96,25 @@ func TestAnalyze(t *testing.T) {
 			if got == nil {
 				t.Fatalf("no %s in %+v", tc.want, fs)
 			}
+			if strings.HasPrefix(tc.want, "node.") && !cites(fs, got.Key) {
+				t.Errorf("no pair finding cites %s as its cause: %+v", got.Key, fs)
+			}
 			if got.Status != tc.status || (tc.subject != "" && got.Subject.String() != tc.subject) ||
 				!strings.Contains(got.RootCause, tc.cause) || !mentions(*got, tc.fix) {
 				t.Errorf("got %+v", *got)
 			}
 		})
 	}
+}
+
+// cites reports whether a finding of this probe is a symptom of key.
+func cites(fs []model.Finding, key string) bool {
+	for _, f := range fs {
+		if f.CausedBy == key && key != "" && strings.HasPrefix(f.ID, ID+".") {
+			return true
+		}
+	}
+	return false
 }
 
 func mentions(f model.Finding, s string) bool {

@@ -7,7 +7,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -36,43 +36,36 @@ func (probe) Info() model.ProbeInfo {
 		Title:    "Pod-to-pod matrix, same node and across nodes",
 		Scenario: "B",
 		Description: "Starts a restricted agent pod (two on each node for same-node traffic) on every node, or a sample " +
-			"of nodes on large clusters (--max-pairs), and sends ICMP, TCP and UDP between them with latency and loss. " +
+			"of nodes on large clusters (--max-nodes, then --max-pairs), and sends ICMP, TCP and UDP between them with latency and loss. " +
 			"When pairs fail it starts announced privileged node agents to read ip_forward, routes and the FORWARD " +
 			"chain, and names the cause: forwarding off, a missing pod route, a FORWARD drop, or blocked overlay ports.",
-		RBAC:    agent.RBAC,
-		Inputs:  []model.Input{{Flag: "max-pairs", Description: "most ordered cross-node pairs to test (default 30)."}},
+		RBAC:    model.MergePermissions(agent.RBAC, kube.RBACNodes),
+		Inputs:  []model.Input{{Flag: "max-pairs", Description: "most ordered cross-node pairs to test (default 30).", Example: "30", Check: CheckMaxPairs}},
 		Default: true,
 	}
 }
 
 func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
 	rec.Stage("listing nodes")
-	all, err := kube.Nodes(ctx, env.Kube)
+	nodeSample, err := env.AgentNodes(ctx)
 	if err != nil {
 		return err
 	}
 	agent.ReportLeftovers(ctx, env, rec, ID)
-	nodes, skipped := readyNodes(all)
+	probes.RecordCoverage(rec, ID, nodeSample)
+	nodes := matrixNodes(nodeSample.Nodes)
 	maxPairs := env.Options.MaxPairs
 	if maxPairs <= 0 {
 		maxPairs = DefaultMaxPairs
 	}
 	sample := Sample(nodes, maxPairs)
-	in := Input{Nodes: sample, Skipped: skipped, Total: len(nodes)}
+	in := Input{Nodes: sample, Total: len(nodes)}
 	names := nodeNames(sample)
-	var pods, peers []probes.Agent
-	var errPods, errPeers error
-	var wg sync.WaitGroup
-	wg.Go(func() { pods, in.NotStarted, errPods = agent.StartPods(ctx, env, rec, probes.AgentPod, names) })
-	wg.Go(func() {
-		var failed []probes.Agent
-		peers, failed, errPeers = agent.Started(env.Agents.Start(ctx, probes.AgentPeer, names))
-		in.NotStarted = append(in.NotStarted, failed...)
-	})
-	wg.Wait()
-	if err := firstErr(errPods, errPeers); err != nil {
+	pods, peers, notStarted, err := startAgents(ctx, env, rec, names)
+	if err != nil {
 		return err
 	}
+	in.NotStarted = notStarted
 	rec.Stage(fmt.Sprintf("sending ICMP, TCP and UDP between %d agents", len(pods)+len(peers)))
 	in.Pairs, err = measure(ctx, env, pods, peers)
 	if err != nil {
@@ -90,6 +83,9 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 			return err
 		}
 		in.Facts, in.NotStarted = facts, append(in.NotStarted, failed...)
+		if agent.Enabled(env) {
+			in.Captures = captureFailing(ctx, env, rec, in)
+		}
 	}
 	for _, f := range Analyze(in) {
 		rec.Finding(f)
@@ -97,51 +93,36 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	return nil
 }
 
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
+// startAgents starts a pod agent and a same-node peer on every node, the
+// two kinds concurrently.
+func startAgents(ctx context.Context, env *probes.Env, rec probes.Recorder, names []string) (pods, peers, notStarted []probes.Agent, err error) {
+	if env.Agents == nil {
+		return nil, nil, nil, agent.ErrNoAgents
 	}
-	return nil
+	type started struct{ ok, failed []probes.Agent }
+	res, errs := probes.FanOut(ctx, 2, 2, func(ctx context.Context, i int) (started, error) {
+		var s started
+		var err error
+		if i == 0 {
+			s.ok, s.failed, err = agent.StartPods(ctx, env, rec, probes.AgentPod, names)
+		} else {
+			s.ok, s.failed, err = agent.Started(env.Agents.Start(ctx, probes.AgentPeer, names))
+		}
+		return s, err
+	})
+	if err := probes.FirstError(errs); err != nil {
+		return nil, nil, nil, err
+	}
+	return res[0].ok, res[1].ok, append(res[0].failed, res[1].failed...), nil
 }
 
-// readyNodes returns the Ready nodes and the names of the others.
-func readyNodes(all []corev1.Node) (ready []Node, skipped []string) {
-	for _, n := range all {
-		if !kubeReady(n) {
-			skipped = append(skipped, n.Name)
-			continue
-		}
-		nd := Node{Name: n.Name, PodCIDRs: n.Spec.PodCIDRs}
-		for _, a := range n.Status.Addresses {
-			if a.Type == corev1.NodeInternalIP && nd.IP == "" {
-				nd.IP = a.Address
-			}
-		}
-		ready = append(ready, nd)
+// matrixNodes are the run's sampled (Ready) nodes as matrix nodes.
+func matrixNodes(sample []corev1.Node) []Node {
+	out := make([]Node, 0, len(sample))
+	for _, n := range sample {
+		out = append(out, Node{Name: n.Name, PodCIDRs: kube.PodCIDRs(n), IP: kube.InternalIP(n)})
 	}
-	slices.SortFunc(ready, func(a, b Node) int { return compare(a.Name, b.Name) })
-	return ready, skipped
-}
-
-func compare(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func kubeReady(n corev1.Node) bool {
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	return out
 }
 
 func nodeNames(ns []Node) []string {
@@ -159,35 +140,25 @@ func measure(ctx context.Context, env *probes.Env, pods, peers []probes.Agent) (
 	for _, p := range peers {
 		peerOn[p.Node] = p
 	}
-	var mu sync.Mutex
-	var out []Pair
-	var firstErr error
-	var wg sync.WaitGroup
-	for _, src := range pods {
-		var dsts []probes.Agent
+	dsts := make([][]probes.Agent, len(pods))
+	for i, src := range pods {
 		if p, ok := peerOn[src.Node]; ok {
-			dsts = append(dsts, p)
+			dsts[i] = append(dsts[i], p)
 		}
 		for _, d := range pods {
 			if d.Node != src.Node {
-				dsts = append(dsts, d)
+				dsts[i] = append(dsts[i], d)
 			}
 		}
-		wg.Go(func() {
-			pairs, err := measureFrom(ctx, env, src, dsts)
-			mu.Lock()
-			defer mu.Unlock()
-			out = append(out, pairs...)
-			if err != nil && firstErr == nil {
-				firstErr = err
-			}
-		})
 	}
-	wg.Wait()
-	slices.SortFunc(out, func(a, b Pair) int {
-		return compare(a.From.Node+a.To.Node+string(a.To.Kind), b.From.Node+b.To.Node+string(b.To.Kind))
+	bySrc, errs := probes.FanOut(ctx, len(pods), 0, func(ctx context.Context, i int) ([]Pair, error) {
+		return measureFrom(ctx, env, pods[i], dsts[i])
 	})
-	return out, firstErr
+	out := slices.Concat(bySrc...)
+	slices.SortFunc(out, func(a, b Pair) int {
+		return strings.Compare(a.From.Node+a.To.Node+string(a.To.Kind), b.From.Node+b.To.Node+string(b.To.Kind))
+	})
+	return out, probes.FirstError(errs)
 }
 
 // RetryDelay separates the two measurements of a failing pair.
@@ -248,6 +219,9 @@ func measureFrom(ctx context.Context, env *probes.Env, src probes.Agent, dsts []
 	resp, err := env.Agents.Exec(ctx, src, req)
 	if err != nil {
 		return nil, err
+	}
+	if len(resp.Results) != len(req.Ops) {
+		return nil, fmt.Errorf("%s answered %d results, want %d", src.Ref(), len(resp.Results), len(req.Ops))
 	}
 	out := make([]Pair, len(dsts))
 	for i, d := range dsts {

@@ -7,6 +7,7 @@ import (
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/fix"
 )
 
 // overlayPorts are the ports node-to-node pod traffic needs on common CNIs.
@@ -49,10 +50,12 @@ func crossNodeBlocked(in Input, p Pair) model.Finding {
 	if b.Name < a.Name {
 		a, b = b, a
 	}
-	var fw, ipt []string
+	var fw []string
+	var iptA, iptB []string
 	for _, o := range overlayPorts {
-		fw = append(fw, fmt.Sprintf("firewall-cmd --permanent --add-port=%s/%s  # on %s and %s: %s", o.port, o.proto, a.Name, b.Name, o.what))
-		ipt = append(ipt, fmt.Sprintf("iptables -I INPUT -s %s -p %s --dport %s -j ACCEPT  # on %s, and the mirror rule with -s %s on %s", b.IP, o.proto, o.port, a.Name, a.IP, b.Name))
+		fw = append(fw, fmt.Sprintf("firewall-cmd --permanent --add-port=%s/%s  # %s", o.port, o.proto, o.what))
+		iptA = append(iptA, fix.Rule{Chain: "INPUT", Spec: fmt.Sprintf("-s %s -p %s --dport %s -j ACCEPT", b.IP, o.proto, o.port), Insert: true}.Ensure())
+		iptB = append(iptB, fix.Rule{Chain: "INPUT", Spec: fmt.Sprintf("-s %s -p %s --dport %s -j ACCEPT", a.IP, o.proto, o.port), Insert: true}.Ensure())
 	}
 	fw = append(fw, "firewall-cmd --reload  # then restart the CNI agent pods: a firewalld reload drops their iptables chains")
 	ev := pairEvidence(p)
@@ -72,8 +75,10 @@ func crossNodeBlocked(in Input, p Pair) model.Finding {
 		RootCause: fmt.Sprintf("Forwarding and pod routes look right on both nodes, so traffic between %s (%s) and %s (%s) is dropped on the way: most often a firewall blocking the CNI's overlay or routing ports.", a.Name, a.IP, b.Name, b.IP),
 		Evidence:  ev,
 		Fixes: []model.Fix{
-			{Description: "Open the CNI's node-to-node ports between the nodes (firewalld):", Commands: fw},
-			{Description: "Or with iptables:", Commands: ipt},
+			{Description: "Open the CNI's node-to-node ports (firewalld), on node " + a.Name + ":", Node: a.Name, Commands: fw},
+			{Description: "And the same on node " + b.Name + ":", Node: b.Name, Commands: fw},
+			{Description: "Or with iptables, on node " + a.Name + ":", Node: a.Name, Commands: iptA},
+			{Description: "And on node " + b.Name + ":", Node: b.Name, Commands: iptB},
 			{Description: "Check the cloud security group / network ACL between the nodes for the same ports."},
 		},
 		References: []string{refNetModel},

@@ -9,17 +9,18 @@ import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/kube"
 )
 
 // Finding IDs of this probe; they are a stable contract for scripts.
 const (
 	IDOK              = ID + ".ok"
 	IDKubeProxy       = ID + ".kube-proxy"
-	IDNoRules         = ID + ".kube-proxy-no-rules"
 	IDStaleRules      = ID + ".kube-proxy-stale"
 	IDNodePortBlocked = ID + ".nodeport-blocked"
 	IDServiceDropped  = ID + ".service-dropped"
 	IDPodNetwork      = ID + ".pod-network"
+	IDRefused         = ID + ".endpoints-refuse"
 	IDNoEndpoints     = ID + ".no-endpoints"
 	IDBadService      = ID + ".service-not-usable"
 	IDAgentNotStarted = ID + ".agent-not-started"
@@ -62,11 +63,7 @@ type Source struct {
 }
 
 // Proxy is what is known about kube-proxy.
-type Proxy struct {
-	Mode   string            // iptables, ipvs, nftables, "" unknown
-	Source string            // where Mode came from
-	Pods   map[string]string // node → kube-proxy pod name (DaemonSet installs)
-}
+type Proxy = kube.KubeProxy
 
 // Input is everything Analyze reasons about.
 type Input struct {
@@ -144,7 +141,7 @@ func sourceOn(in Input, node string) (Source, bool) {
 func Analyze(in Input) []model.Finding {
 	var out []model.Finding
 	for _, a := range in.NotStarted {
-		out = append(out, agent.NotStartedFinding(ID, a))
+		out = append(out, agent.NotStarted(ID, a)...)
 	}
 	switch {
 	case in.Service.Name == "":
@@ -153,14 +150,14 @@ func Analyze(in Input) []model.Finding {
 		return append(out, noEndpoints(in.Service))
 	}
 	for _, v := range Judge(in) {
-		out = append(out, diagnose(in, v))
+		out = append(out, diagnose(in, v)...)
 	}
 	return out
 }
 
 func subject(node string) *model.Subject { return &model.Subject{Kind: "Node", Name: node} }
 
-func diagnose(in Input, v Verdict) model.Finding {
+func diagnose(in Input, v Verdict) []model.Finding {
 	ev := evidence(in, v.Node)
 	s := in.Service
 	switch {
@@ -169,10 +166,12 @@ func diagnose(in Input, v Verdict) model.Finding {
 		if s.NodePort > 0 {
 			what += " and NodePort " + fmt.Sprint(s.NodePort)
 		}
-		return model.Finding{ID: IDOK, Status: model.StatusPass, Subject: subject(v.Node), Evidence: ev,
-			Title: fmt.Sprintf("Service %s works on node %s (%s)", s.Ref(), v.Node, what)}
+		return []model.Finding{{ID: IDOK, Status: model.StatusPass, Subject: subject(v.Node), Evidence: ev,
+			Title: fmt.Sprintf("Service %s works on node %s (%s)", s.Ref(), v.Node, what)}}
+	case v.ClusterIPFailed && !v.DirectOK && refusedEverywhere(in, v.Node):
+		return []model.Finding{endpointsRefuse(in, v, ev)}
 	case v.ClusterIPFailed && !v.DirectOK:
-		return podNetwork(in, v, ev)
+		return []model.Finding{podNetwork(in, v, ev)}
 	}
 	return kubeProxy(in, v, ev)
 }
@@ -230,4 +229,39 @@ func podNetwork(in Input, v Verdict, ev []string) model.Finding {
 			v.Node, s.Ref(), v.Node),
 		Fixes: []model.Fix{{Description: "Diagnose the pod network from this node (same-node and cross-node pairs, forwarding, routes, overlay ports):",
 			Commands: []string{"netsleuth check --probe pod-to-pod"}}}}
+}
+
+// refusedEverywhere reports whether every endpoint refused the connection
+// from the node's pod: the packets arrived, nothing listens on the port.
+func refusedEverywhere(in Input, node string) bool {
+	src, ok := sourceOn(in, node)
+	if !ok || len(src.Direct) == 0 {
+		return false
+	}
+	for _, r := range src.Direct {
+		if r.Outcome != ops.Refused {
+			return false
+		}
+	}
+	return true
+}
+
+// endpointsRefuse is a Service whose endpoints answer with a reset on their
+// port: a refused connection proves the path works, so this is not the pod
+// network's fault but the Service's targetPort or the application's.
+func endpointsRefuse(in Input, v Verdict, ev []string) model.Finding {
+	s := in.Service
+	var eps []string
+	for _, b := range s.Backends {
+		eps = append(eps, backendRef(b))
+	}
+	return model.Finding{ID: IDRefused, Status: model.StatusFail, Subject: &model.Subject{Kind: "Service", Namespace: s.Namespace, Name: s.Name}, Evidence: ev,
+		Title: fmt.Sprintf("Service %s: its endpoints refuse the connection (nothing listens on the target port)", s.Ref()),
+		RootCause: fmt.Sprintf("Every endpoint of Service %s (%s) answers a connection from node %s with a reset: the packets arrive, so the pod network works, but nothing listens on that port in the pods: the Service's targetPort does not match the port the application listens on, or the application is not listening.",
+			s.Ref(), strings.Join(eps, ", "), v.Node),
+		Fixes: []model.Fix{{Description: "Compare the Service's targetPort with the ports the pods declare and listen on, then point targetPort at the right one:",
+			Commands: []string{fmt.Sprintf("kubectl -n %s get service %s -o jsonpath='{.spec.ports}'", s.Namespace, s.Name),
+				fmt.Sprintf("kubectl -n %s get endpointslices -l kubernetes.io/service-name=%s -o wide", s.Namespace, s.Name),
+				fmt.Sprintf("kubectl -n %s patch service %s --type json -p '[{\"op\":\"replace\",\"path\":\"/spec/ports/0/targetPort\",\"value\":<port>}]'", s.Namespace, s.Name)}}},
+		References: []string{"https://kubernetes.io/docs/concepts/services-networking/service/#defining-a-service"}}
 }

@@ -10,8 +10,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,7 +26,6 @@ const ID = "pod-to-service"
 
 // Bounds of one run.
 const (
-	MaxNodes    = 10
 	MaxBackends = 10
 	rounds      = 3                       // attempts before a failure counts (kube-proxy may lag a new Service)
 	roundPause  = 1500 * time.Millisecond // between attempts
@@ -40,18 +37,16 @@ type probe struct{}
 func New() probes.Probe { return probe{} }
 
 func (probe) Info() model.ProbeInfo {
-	rbac := append(slices.Clone(agent.RBAC),
-		model.Permission{Resource: "services", Verbs: []string{"create", "delete", "get"}},
-		model.Permission{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}},
-		model.Permission{Resource: "configmaps", Verbs: []string{"get"}})
+	rbac := model.MergePermissions(agent.RBAC, kube.RBACNodes, kube.RBACKubeProxy, rbacService)
 	return model.ProbeInfo{
 		ID: ID, Title: "Pod to Service: ClusterIP and NodePort from every node", Scenario: "L",
 		Description: "Puts a temporary NodePort Service in front of the run's pod agents (or uses --service), then from a pod " +
 			"on every node connects to its ClusterIP, to every node's NodePort and straight to each endpoint. Where the " +
 			"Service fails but the endpoints answer, an announced node agent reads that node's nat table and names " +
 			"kube-proxy's state (rules gone, Service not programmed, bypassed) with the fix.",
-		RBAC:    rbac,
-		Inputs:  []model.Input{{Flag: "service", Description: "Service to test as namespace/name (default: a temporary one)."}},
+		RBAC: rbac,
+		Inputs: []model.Input{{Flag: "service", Description: "Service to test as namespace/name (default: a temporary one).",
+			Example: "default/my-service", Check: CheckService}},
 		Default: true,
 	}
 }
@@ -61,12 +56,13 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 		return agent.ErrNoAgents
 	}
 	rec.Stage("listing nodes")
-	all, err := kube.Nodes(ctx, env.Kube)
+	sample, err := env.AgentNodes(ctx)
 	if err != nil {
 		return err
 	}
 	agent.ReportLeftovers(ctx, env, rec, ID)
-	in := Input{Nodes: readyNodes(all)}
+	probes.RecordCoverage(rec, ID, sample)
+	in := Input{Nodes: agentNodes(sample.Nodes)}
 	pods, failed, err := agent.StartPods(ctx, env, rec, probes.AgentPod, nodeNames(in.Nodes))
 	if err != nil {
 		return err
@@ -81,7 +77,7 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 		return nil
 	}
 	in.Service = svc
-	in.Proxy = proxyInfo(ctx, env)
+	in.Proxy = kube.DiscoverKubeProxy(ctx, env.Snap())
 	if len(svc.Backends) > 0 {
 		rec.Stage(fmt.Sprintf("connecting to %s's ClusterIP, NodePorts and endpoints from %d pod(s)", svc.Ref(), len(pods)))
 		if in.Sources, err = measure(ctx, env, in, pods); err != nil {
@@ -101,27 +97,13 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	return nil
 }
 
-// readyNodes returns up to MaxNodes Ready nodes with their InternalIP, by name.
-func readyNodes(all []corev1.Node) []Node {
-	var out []Node
-	for _, n := range all {
-		ready := false
-		for _, c := range n.Status.Conditions {
-			ready = ready || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
-		}
-		if !ready {
-			continue
-		}
-		nd := Node{Name: n.Name}
-		for _, a := range n.Status.Addresses {
-			if a.Type == corev1.NodeInternalIP && nd.IP == "" {
-				nd.IP = a.Address
-			}
-		}
-		out = append(out, nd)
+// agentNodes are the run's sampled nodes with their InternalIP, by name.
+func agentNodes(sample []corev1.Node) []Node {
+	out := make([]Node, 0, len(sample))
+	for _, n := range sample {
+		out = append(out, Node{Name: n.Name, IP: kube.InternalIP(n)})
 	}
-	slices.SortFunc(out, func(a, b Node) int { return strings.Compare(a.Name, b.Name) })
-	return out[:min(len(out), MaxNodes)]
+	return out
 }
 
 func nodeNames(ns []Node) []string {
@@ -158,36 +140,32 @@ func request(in Input) ops.Request {
 // tries again (kube-proxy programs a new Service within a second or two).
 func measure(ctx context.Context, env *probes.Env, in Input, pods []probes.Agent) ([]Source, error) {
 	req := request(in)
-	out := make([]Source, len(pods))
-	errs := make([]error, len(pods))
-	var wg sync.WaitGroup
-	for i, a := range pods {
-		wg.Go(func() {
-			for round := range rounds {
-				if round > 0 {
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(roundPause):
-					}
-				}
-				resp, err := env.Agents.Exec(ctx, a, req)
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				out[i] = source(in, a, resp.Results)
-				if !slices.ContainsFunc(resp.Results, func(r ops.Result) bool { return !Reached(r) }) {
-					return
+	out, errs := probes.FanOut(ctx, len(pods), 0, func(ctx context.Context, i int) (Source, error) {
+		var src Source
+		for round := range rounds {
+			if round > 0 {
+				select {
+				case <-ctx.Done():
+					return src, nil
+				case <-time.After(roundPause):
 				}
 			}
-		})
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
+			resp, err := env.Agents.Exec(ctx, pods[i], req)
+			if err != nil {
+				return src, err
+			}
+			if len(resp.Results) != len(req.Ops) {
+				return src, fmt.Errorf("%s answered %d results, want %d", pods[i].Ref(), len(resp.Results), len(req.Ops))
+			}
+			src = source(in, pods[i], resp.Results)
+			if !slices.ContainsFunc(resp.Results, func(r ops.Result) bool { return !Reached(r) }) {
+				return src, nil
+			}
 		}
+		return src, nil
+	})
+	if err := probes.FirstError(errs); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -23,6 +23,13 @@ const EndpointsTimeout = 20 * time.Second
 
 // service returns the Service under test: --service, or a temporary one in
 // front of the pod agents. A Service that cannot be used is a finding.
+// rbacService is what the temporary Service (created, read back, deleted),
+// a --service read, and their EndpointSlices need.
+var rbacService = []model.Permission{
+	{Resource: "services", Verbs: []string{"create", "delete", "get"}},
+	{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}},
+}
+
 func service(ctx context.Context, env *probes.Env, rec probes.Recorder, agents int) (Service, *model.Finding, error) {
 	if env.Options.Service != "" {
 		return userService(ctx, env, rec, env.Options.Service)
@@ -173,48 +180,4 @@ func Backends(eps []discoveryv1.EndpointSlice, portName string) []Backend {
 		}
 	}
 	return out
-}
-
-// proxyInfo reads kube-proxy's mode from the kubeadm ConfigMap or its pods'
-// flags, and which pod runs on which node.
-func proxyInfo(ctx context.Context, env *probes.Env) Proxy {
-	p := Proxy{Pods: map[string]string{}, Source: "no kube-proxy ConfigMap or pods: assumed iptables, checked in the node's rules"}
-	if cm, err := env.Kube.CoreV1().ConfigMaps("kube-system").Get(ctx, "kube-proxy", metav1.GetOptions{}); err == nil {
-		if m := ModeFromConfig(cm.Data["config.conf"]); m != "" {
-			p.Mode, p.Source = m, "ConfigMap kube-system/kube-proxy"
-		}
-	}
-	pods, err := env.Kube.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=kube-proxy"})
-	if err != nil {
-		return p
-	}
-	for _, pod := range pods.Items {
-		p.Pods[pod.Spec.NodeName] = pod.Name
-		for _, c := range pod.Spec.Containers {
-			for _, a := range append(append([]string{}, c.Command...), c.Args...) {
-				if m, ok := strings.CutPrefix(a, "--proxy-mode="); ok && p.Mode == "" {
-					p.Mode, p.Source = m, "pod "+pod.Name+" flags"
-				}
-			}
-		}
-	}
-	if p.Mode == "" && len(p.Pods) > 0 {
-		p.Source = "kube-proxy pods without --proxy-mode and no ConfigMap: assumed iptables"
-	}
-	return p
-}
-
-// ModeFromConfig reads `mode:` from a KubeProxyConfiguration; "" means the
-// default (iptables on Linux).
-func ModeFromConfig(conf string) string {
-	for _, l := range strings.Split(conf, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "mode:"); ok {
-			v = strings.Trim(strings.TrimSpace(v), `"'`)
-			if v == "" {
-				return "iptables"
-			}
-			return v
-		}
-	}
-	return ""
 }

@@ -94,9 +94,13 @@ func describePeer(p networkingv1.NetworkPolicyPeer) string {
 // Finding turns a verdict into the probe's answer: pass when allowed, warn
 // when denied, with the policies at fault and fixes that would allow it.
 func (e *Engine) Finding(from, to Endpoint, v Verdict) model.Finding {
+	subj := &model.Subject{Kind: "Address", Name: to.IP.String()}
+	if to.Pod >= 0 {
+		subj = &model.Subject{Kind: "Pod", Namespace: e.Pods[to.Pod].Namespace, Name: e.Pods[to.Pod].Name}
+	}
 	f := model.Finding{
 		ID:       "policy.verdict",
-		Subject:  &model.Subject{Kind: "Pod", Namespace: e.Pods[to.Pod].Namespace, Name: e.Pods[to.Pod].Name},
+		Subject:  subj,
 		Evidence: e.Explain(v),
 		References: []string{
 			"https://kubernetes.io/docs/concepts/services-networking/network-policies/",

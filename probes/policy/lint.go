@@ -78,7 +78,7 @@ func (e *Engine) dnsAllowed(src int, dns []int) bool {
 			ok = e.egressAdmitsPort(src, q)
 		}
 		for _, d := range dns {
-			if e.direction(e.out[src], false, d, Endpoint{Pod: src}, d, q).Allowed() {
+			if e.direction(e.out[src], false, d, Endpoint{Pod: src}, Endpoint{Pod: d}, q).Allowed() {
 				ok = true
 				break
 			}
@@ -149,7 +149,9 @@ func (e *Engine) dnsFinding(ns string, pods []int, dns []int) model.Finding {
 			Description: fmt.Sprintf("Allow DNS egress for every pod in %s (with NodeLocal DNSCache, also allow an ipBlock for its address, 169.254.20.10/32 by default).", ns),
 			Manifest:    manifest(np),
 		}},
-	}
+		References: []string{"https://kubernetes.io/docs/concepts/services-networking/network-policies/",
+			"https://kubernetes.io/docs/tasks/administer-cluster/dns-debugging-resolution/"},
+	}.WithKey("")
 }
 
 func (e *Engine) lintPolicy(c *compiledPolicy) []model.Finding {

@@ -72,7 +72,7 @@ func (e *Engine) verifyLive(ctx context.Context, env *probes.Env, rec probes.Rec
 		if err != nil {
 			return []model.Finding{f}, err
 		}
-		return []model.Finding{f, agent.NotStartedFinding("policy", a)}, nil
+		return append([]model.Finding{f}, agent.NotStarted("policy", a)...), nil
 	}
 	v, note := q.verdict, e.senderNote(a, mode, env.RunID)
 	if mode == LiveStandIn {

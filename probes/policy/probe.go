@@ -7,11 +7,11 @@ import (
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
+	"github.com/netsleuth/netsleuth/probes/kube"
 )
 
 type probe struct{}
@@ -25,16 +25,12 @@ func (probe) Info() model.ProbeInfo {
 	return model.ProbeInfo{
 		ID: "policy", Title: "NetworkPolicy reachability", Scenario: "D", Default: true,
 		Description: "Explains whether NetworkPolicies let pod A reach pod B on a port, which policy and rule decide it, verifies the answer with real traffic from a stand-in for A (a contradiction means the CNI does not enforce NetworkPolicy), and lints policies (DNS blocked, selectors matching nothing, missing named ports).",
-		RBAC: append([]model.Permission{
-			{Resource: "pods", Verbs: []string{"list"}},
-			{Resource: "namespaces", Verbs: []string{"list"}},
-			{Group: "networking.k8s.io", Resource: "networkpolicies", Verbs: []string{"list"}},
-			{Resource: "pods", Subresource: "ephemeralcontainers", Verbs: []string{"get", "update"}},
-		}, agent.RBAC...),
+		RBAC:        model.MergePermissions(RBACLoad, agent.RBACStandIn, agent.RBACEphemeral),
 		Inputs: []model.Input{
-			{Flag: "from", Description: "source: ns/pod, an IP, or ns/* for a matrix"},
-			{Flag: "to", Description: "destination: ns/pod:port[/proto], or ns/*:port[/proto] for a matrix"},
-			{Flag: "policy-live", Description: "verify a --from/--to answer with real traffic: standin (default: a never-ready pod with the source's labels on its node), ephemeral (a container in the source pod) or off"},
+			{Flag: "from", Description: "source: ns/pod, an IP, or ns/* for a matrix", Example: "default/client", Check: CheckFrom},
+			{Flag: "to", Description: "destination: ns/pod:port[/proto], or ns/*:port[/proto] for a matrix", Example: "default/server:80", Check: CheckTo},
+			{Flag: "policy-live", Description: "verify a --from/--to answer with real traffic: standin (default: a never-ready pod with the source's labels on its node), ephemeral (a container in the source pod) or off",
+				Example: "ephemeral", Check: CheckLiveMode},
 		},
 	}
 }
@@ -65,38 +61,40 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	return nil
 }
 
+// RBACLoad is what Load reads.
+var RBACLoad = model.MergePermissions(kube.RBACNamespaces, kube.RBACPods, kube.RBACNetworkPolicies)
+
 // Load lists pods, namespaces and NetworkPolicies in every namespace (peers
 // may live anywhere) and compiles them.
 func Load(ctx context.Context, env *probes.Env, rec probes.Recorder) (*Engine, error) {
-	rec.Stage("listing namespaces")
-	nsl, err := env.Kube.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	rec.Stage("listing namespaces, pods and networkpolicies")
+	snap := env.Snap()
+	nsl, err := snap.Namespaces(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing namespaces (needs list on namespaces): %w", err)
+		return nil, err
 	}
-	rec.Stage("listing pods")
-	pl, err := env.Kube.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	pl, err := snap.AllPods(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing pods in all namespaces (needs list on pods): %w", err)
 	}
-	rec.Stage("listing networkpolicies")
-	npl, err := env.Kube.NetworkingV1().NetworkPolicies(metav1.NamespaceAll).List(ctx, metav1.ListOptions{})
+	npl, err := snap.NetworkPolicies(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing networkpolicies in all namespaces (needs list on networkpolicies.networking.k8s.io): %w", err)
+		return nil, err
 	}
-	namespaces := make([]Namespace, len(nsl.Items))
-	for i := range nsl.Items {
-		namespaces[i] = NamespaceFromKube(&nsl.Items[i])
+	namespaces := make([]Namespace, len(nsl))
+	for i := range nsl {
+		namespaces[i] = NamespaceFromKube(&nsl[i])
 	}
 	var pods []Pod
-	for i := range pl.Items {
-		if pl.Items[i].Status.Phase == "Succeeded" || pl.Items[i].Status.Phase == "Failed" {
+	for i := range pl {
+		if pl[i].Status.Phase == "Succeeded" || pl[i].Status.Phase == "Failed" {
 			continue
 		}
-		pods = append(pods, PodFromKube(&pl.Items[i]))
+		pods = append(pods, PodFromKube(&pl[i]))
 	}
-	policies := make([]*networkingv1.NetworkPolicy, len(npl.Items))
-	for i := range npl.Items {
-		policies[i] = &npl.Items[i]
+	policies := make([]*networkingv1.NetworkPolicy, len(npl))
+	for i := range npl {
+		policies[i] = &npl[i]
 	}
 	rec.Stage("compiling policies")
 	return Compile(pods, namespaces, policies), nil
@@ -143,17 +141,23 @@ func (e *Engine) question(from, to string) (model.Finding, *question, error) {
 	if err != nil {
 		return model.Finding{}, nil, err
 	}
-	dst, err := e.resolve(toTarget, false)
+	dst, err := e.resolve(toTarget, true)
 	if err != nil {
 		return model.Finding{}, nil, err
 	}
 	q := &question{src: src, dst: dst, port: port, verdict: e.Check(src, dst, port)}
+	if dst.Pod < 0 {
+		return e.Finding(src, dst, q.verdict), nil, nil // live traffic to an address is the external probe's and trace's
+	}
 	return e.Finding(src, dst, q.verdict), q, nil
 }
 
 func (e *Engine) resolve(s string, allowIP bool) (Endpoint, error) {
 	if ip, err := netip.ParseAddr(s); err == nil && allowIP {
 		return e.IPEndpoint(ip), nil
+	}
+	if pf, err := netip.ParsePrefix(s); err == nil && allowIP {
+		return e.IPEndpoint(pf.Masked().Addr().Next()), nil // a CIDR is asked about at its first host
 	}
 	ep, ok := e.PodEndpoint(s)
 	if !ok {
@@ -193,4 +197,10 @@ func (e *Engine) matrixFinding(from, to string, port Port) model.Finding {
 		Title:    fmt.Sprintf("reachability matrix on %s: %d of %d pairs denied", port, denied, len(pods)*len(pods)),
 		Evidence: strings.Split(strings.TrimRight(m.TruthTable(0), "\n"), "\n"),
 	}
+}
+
+// Creates reports whether a run with o creates a stand-in or an ephemeral
+// container: only to verify a --from/--to answer with live traffic.
+func (probe) Creates(o probes.Options) bool {
+	return (o.From != "" || o.To != "") && o.PolicyLive != "off"
 }

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -83,7 +84,7 @@ func TestRunQuestionDenied(t *testing.T) {
 	if err := v[0].Validate(); err != nil {
 		t.Error(err)
 	}
-	if len(rec.stages) == 0 || rec.stages[0] != "listing namespaces" {
+	if len(rec.stages) == 0 || rec.stages[0] != "listing namespaces, pods and networkpolicies" {
 		t.Errorf("stages: %v", rec.stages)
 	}
 }
@@ -127,7 +128,8 @@ func TestRunLint(t *testing.T) {
 		t.Errorf("want the access=true peer to match nothing, got %+v", p)
 	}
 	report := model.NewReport(model.Cluster{}, metav1.Now().Time)
-	for _, f := range rec.findings {
+	for _, f := range probes.Merge(rec.findings) {
+		f.Probe = "policy"
 		report.Add(f)
 	}
 	if err := report.Validate(); err != nil {
@@ -181,5 +183,26 @@ func TestParsePort(t *testing.T) {
 		if _, err := ParsePort(in); err == nil {
 			t.Errorf("ParsePort(%q) should fail", in)
 		}
+	}
+}
+
+// TestEgressToAnAddress: an egress policy's ipBlock admits an off-cluster
+// address and denies the others; the answer names the address.
+func TestEgressToAnAddress(t *testing.T) {
+	tcp := corev1.ProtocolTCP
+	web := Pod{Namespace: "shop", Name: "web", Labels: map[string]string{"app": "web"}, IPs: []netip.Addr{netip.MustParseAddr("10.244.0.5")}}
+	np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "egress-subnet"},
+		Spec: networkingv1.NetworkPolicySpec{PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeEgress},
+			Egress: []networkingv1.NetworkPolicyEgressRule{{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: "192.168.2.0/24"}}},
+				Ports: []networkingv1.NetworkPolicyPort{{Protocol: &tcp}}}}}}
+	e := Compile([]Pod{web}, []Namespace{{Name: "shop"}}, []*networkingv1.NetworkPolicy{np})
+	src, _ := e.PodEndpoint("shop/web")
+	if v := e.Check(src, e.IPEndpoint(netip.MustParseAddr("192.168.2.10")), Port{80, tcp}); !v.Allowed() {
+		t.Errorf("192.168.2.10 is in the ipBlock: %+v", v)
+	}
+	v := e.Check(src, e.IPEndpoint(netip.MustParseAddr("10.9.9.9")), Port{80, tcp})
+	f := e.Finding(src, e.IPEndpoint(netip.MustParseAddr("10.9.9.9")), v)
+	if v.Allowed() || f.Subject.Kind != "Address" || !strings.Contains(f.RootCause, "shop/egress-subnet") || len(f.Fixes) == 0 {
+		t.Errorf("want a denial naming shop/egress-subnet: %+v", f)
 	}
 }

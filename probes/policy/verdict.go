@@ -92,19 +92,22 @@ func (e *Engine) Check(from, to Endpoint, port Port) Verdict {
 	case e.Pods[from.Pod].HostNetwork:
 		v.Egress.Exempt = "the source uses the host network; NetworkPolicies do not apply to hostNetwork pods"
 	default:
-		v.Egress = e.direction(e.out[from.Pod], false, to.Pod, from, to.Pod, port)
+		v.Egress = e.direction(e.out[from.Pod], false, to.Pod, from, to, port)
 	}
-	if e.Pods[to.Pod].HostNetwork {
+	switch {
+	case to.Pod < 0:
+		v.Ingress.Exempt = "the destination is no pod of the cluster, so no NetworkPolicy governs its ingress"
+	case e.Pods[to.Pod].HostNetwork:
 		v.Ingress.Exempt = "the destination uses the host network; NetworkPolicies do not apply to hostNetwork pods"
-	} else {
-		v.Ingress = e.direction(e.in[to.Pod], true, to.Pod, from, to.Pod, port)
+	default:
+		v.Ingress = e.direction(e.in[to.Pod], true, to.Pod, from, to, port)
 	}
 	return v
 }
 
 // direction walks the policies that isolate the target and collects the
 // rules that admit peer; dst resolves named ports.
-func (e *Engine) direction(policies []int32, ingress bool, dst int, src Endpoint, dstPod int, port Port) Direction {
+func (e *Engine) direction(policies []int32, ingress bool, dst int, src, to Endpoint, port Port) Direction {
 	d := Direction{Isolated: len(policies) > 0}
 	for _, pi := range policies {
 		c := &e.policies[pi]
@@ -123,7 +126,7 @@ func (e *Engine) direction(policies []int32, ingress bool, dst int, src Endpoint
 				continue
 			}
 			for pj := range r.peers {
-				if e.peerMatches(&r.peers[pj], src, dstPod, ingress) {
+				if e.peerMatches(&r.peers[pj], src, to, ingress) {
 					d.Admitted = append(d.Admitted, RuleRef{c.name(), ri, pj})
 				}
 			}
@@ -133,10 +136,13 @@ func (e *Engine) direction(policies []int32, ingress bool, dst int, src Endpoint
 }
 
 // peerMatches: for ingress the peer is the source; for egress it is the
-// destination pod.
-func (e *Engine) peerMatches(p *compiledPeer, src Endpoint, dst int, ingress bool) bool {
+// destination: a pod, or an address outside the pods (an ipBlock matches it).
+func (e *Engine) peerMatches(p *compiledPeer, src, to Endpoint, ingress bool) bool {
 	if !ingress {
-		return p.pods.has(dst)
+		if to.Pod < 0 {
+			return p.block != nil && p.block.contains(to.IP)
+		}
+		return p.pods.has(to.Pod)
 	}
 	if src.Pod >= 0 {
 		return p.pods.has(src.Pod)
@@ -157,7 +163,7 @@ func (e *Engine) portMatches(ps []portSpec, dst int, q Port) bool {
 		case s.anyPort:
 			return true
 		case s.name != "":
-			if b := e.named[namedKey{s.name, q}]; b != nil && b.has(dst) {
+			if b := e.named[namedKey{s.name, q}]; b != nil && dst >= 0 && b.has(dst) {
 				return true
 			}
 		case q.Port >= s.start && q.Port <= s.end:

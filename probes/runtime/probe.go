@@ -29,19 +29,14 @@ func (probe) Info() model.ProbeInfo {
 			"(dockershim before 1.24, cri-dockerd after) with migration steps, and lists every workload " +
 			"that mounts a Docker, containerd or CRI-O socket through hostPath: broken when the node " +
 			"does not run Docker, root on the node in every case.",
-		RBAC: []model.Permission{
-			{Resource: "nodes", Verbs: []string{"list"}},
-			{Resource: "pods", Verbs: []string{"list"}},
-			{Group: "apps", Resource: "replicasets", Verbs: []string{"get"}},
-			{Group: "batch", Resource: "jobs", Verbs: []string{"get"}},
-		},
+		RBAC:    model.MergePermissions(kube.RBACNodes, kube.RBACPods, kube.RBACWorkloads),
 		Default: true,
 	}
 }
 
 func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
 	rec.Stage("listing nodes")
-	nodes, err := kube.Nodes(ctx, env.Kube)
+	nodes, err := env.Snap().Nodes(ctx)
 	if err != nil {
 		return err
 	}
@@ -50,7 +45,7 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 		in.Nodes = append(in.Nodes, Node{Name: n.Name, RuntimeVersion: n.Status.NodeInfo.ContainerRuntimeVersion, KubeletVersion: n.Status.NodeInfo.KubeletVersion})
 	}
 	rec.Stage("listing pods")
-	pods, err := kube.Pods(ctx, env.Kube, env.Namespace, "")
+	pods, err := env.Snap().Pods(ctx, env.Namespace)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ type SocketMount struct {
 	Node      string
 	Container string
 	Volume    string
+	MountPath string // where the container sees it
 	// HostPath is the host path the container sees (volume path joined with subPath).
 	HostPath string
 	// Sockets are the runtime sockets at or below HostPath.
@@ -64,7 +65,7 @@ func SocketMounts(pod *corev1.Pod, cat assets.RuntimeSockets) []SocketMount {
 			}
 			eff := canon(path.Join(hp, vm.SubPath), cat.Aliases)
 			m := SocketMount{Namespace: pod.Namespace, Pod: pod.Name, Node: pod.Spec.NodeName,
-				Container: c.Name, Volume: vm.Name, HostPath: path.Join(hp, vm.SubPath)}
+				Container: c.Name, Volume: vm.Name, MountPath: vm.MountPath, HostPath: path.Join(hp, vm.SubPath)}
 			for _, s := range cat.Sockets {
 				sp := canon(s.Path, cat.Aliases)
 				switch {

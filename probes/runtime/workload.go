@@ -1,7 +1,9 @@
 package runtime
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -36,6 +38,7 @@ func workloadFinding(g *workloadGroup, runtimeOf map[string]string) model.Findin
 	f.Evidence = append(f.Evidence, fmt.Sprintf("%d pod(s): %s; on node(s): %s", len(g.pods), strings.Join(g.pods, ", "), orNone(strings.Join(g.nodes, ", "))))
 
 	first := g.mounts[0]
+	var moveOff []model.Fix
 	if dm, broken := brokenDockerMount(g, runtimeOf); broken != nil {
 		first = dm
 		for _, n := range broken {
@@ -46,7 +49,7 @@ func workloadFinding(g *workloadGroup, runtimeOf map[string]string) model.Findin
 		f.RootCause = fmt.Sprintf("%s mounts hostPath %s into container %s, but node(s) %s run %s, not Docker, so no Docker daemon answers there: with hostPath type Socket the pod cannot start, otherwise every Docker API call from the container fails.",
 			w, dm.HostPath, dm.Container, strings.Join(broken, ", "), orNone(runtimeOf[broken[0]]))
 		f.References = append(f.References, refMigrate, refCheckDeps)
-		f.Fixes = append(f.Fixes, model.Fix{
+		moveOff = append(moveOff, model.Fix{
 			Description: "Move the tool off the Docker API: use the CRI socket of the node's runtime (crictl, CRI-aware agent versions) or the Kubernetes API; pinning the workload to Docker nodes with a nodeSelector is only a stopgap until those nodes are migrated.",
 			Commands:    []string{"# on a node: sudo crictl --runtime-endpoint unix:///run/containerd/containerd.sock ps"},
 		})
@@ -55,7 +58,9 @@ func workloadFinding(g *workloadGroup, runtimeOf map[string]string) model.Findin
 		f.RootCause = fmt.Sprintf("%s mounts hostPath %s into container %s, exposing the %s runtime API, which has no authorization: anyone who can run code in that container can start privileged containers and so is root on node(s) %s.",
 			w, first.HostPath, first.Container, strings.Join(runtimes(first.Sockets), "/"), orNone(strings.Join(g.nodes, ", ")))
 	}
-	f.Fixes = append(f.Fixes, removeMountFixes(w.Kind, w.Namespace, w.Name, g.mounts)...)
+	// Removing the mount mends the finding; moving the tool off the Docker API
+	// is what makes the removal safe.
+	f.Fixes = append(append(f.Fixes, removeMountFixes(w.Kind, w.Namespace, w.Name, g.mounts)...), moveOff...)
 	return f
 }
 
@@ -98,11 +103,17 @@ func removeMountFixes(kind, ns, name string, mounts []SocketMount) []model.Fix {
 	if kind == "Pod" {
 		edit = fmt.Sprintf("kubectl -n %s get pod %s -o yaml > %s.yaml   # remove the volume, then: kubectl replace --force -f %s.yaml", ns, name, name, name)
 	}
+	remove := model.Fix{
+		Description: "Remove the runtime socket mount: delete " + strings.Join(what, "; ") + ". Inspect containers with crictl on the node or kubectl logs/exec/debug, and build images without a daemon (rootless BuildKit, kaniko) instead.",
+		Commands:    []string{edit},
+	}
+	if kind != "Pod" {
+		// A strategic merge patch deletes list items by their merge key, so
+		// applying it twice changes nothing the second time.
+		remove.Commands = []string{fmt.Sprintf("kubectl -n %s patch %s %s --type strategic -p '%s'", ns, strings.ToLower(kind), name, deleteMountsPatch(mounts))}
+	}
 	return []model.Fix{
-		{
-			Description: "Remove the runtime socket mount: delete " + strings.Join(what, "; ") + ". Inspect containers with crictl on the node or kubectl logs/exec/debug, and build images without a daemon (rootless BuildKit, kaniko) instead.",
-			Commands:    []string{edit},
-		},
+		remove,
 		{
 			Description: "Stop new hostPath mounts in this namespace: the Pod Security Standard \"baseline\" forbids hostPath volumes. Run the dry run first; it lists the pods that would violate it.",
 			Commands: []string{
@@ -111,4 +122,28 @@ func removeMountFixes(kind, ns, name string, mounts []SocketMount) []model.Fix {
 			},
 		},
 	}
+}
+
+// deleteMountsPatch is the strategic merge patch that deletes the socket
+// volumes from a workload's pod template and their mounts from its containers.
+func deleteMountsPatch(mounts []SocketMount) string {
+	type del = map[string]any
+	var vols []del
+	byCtr := map[string][]del{}
+	var ctrs []string
+	for _, m := range mounts {
+		if !slices.ContainsFunc(vols, func(v del) bool { return v["name"] == m.Volume }) {
+			vols = append(vols, del{"name": m.Volume, "$patch": "delete"})
+		}
+		if _, ok := byCtr[m.Container]; !ok {
+			ctrs = append(ctrs, m.Container)
+		}
+		byCtr[m.Container] = append(byCtr[m.Container], del{"mountPath": m.MountPath, "$patch": "delete"})
+	}
+	var cs []del
+	for _, c := range ctrs {
+		cs = append(cs, del{"name": c, "volumeMounts": byCtr[c]})
+	}
+	b, _ := json.Marshal(del{"spec": del{"template": del{"spec": del{"volumes": vols, "containers": cs}}}})
+	return string(b)
 }

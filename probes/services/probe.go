@@ -11,7 +11,7 @@ import (
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
-	"github.com/netsleuth/netsleuth/probes/kube"
+	"github.com/netsleuth/netsleuth/probes/servicediag"
 )
 
 // ID is the probe's identifier for --probe.
@@ -27,42 +27,32 @@ func (probe) Info() model.ProbeInfo {
 		ID:       ID,
 		Title:    "Services and EndpointSlices",
 		Scenario: "L",
-		Description: "For every Service: a selector that matches no pod (with near-miss labels), selected " +
+		Description: "For every Service: a selector that matches no pod (with near-miss labels, or the workload scaled to zero), selected " +
 			"pods of which none is Ready (and why), a named targetPort no pod declares, and EndpointSlices " +
 			"that disagree with pod readiness for longer than a minute. Honours --namespace.",
-		RBAC: []model.Permission{
-			{Resource: "services", Verbs: []string{"list"}},
-			{Resource: "pods", Verbs: []string{"list"}},
-			{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}},
-		},
+		RBAC:    servicediag.RBAC,
 		Default: true,
 	}
 }
 
 func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
-	rec.Stage("listing services")
-	all, err := kube.Services(ctx, env.Kube, env.Namespace)
+	rec.Stage("listing services, pods, endpointslices and workloads")
+	in, notes, err := servicediag.Load(ctx, env.Snap(), env.Namespace, p.now())
 	if err != nil {
 		return err
 	}
 	// netsleuth's own temporary Services (pod-to-service) are not the user's.
-	svcs := all[:0]
-	for _, s := range all {
+	svcs := in.Services[:0]
+	for _, s := range in.Services {
 		if s.Labels[agent.LabelManagedBy] != agent.ManagedBy {
 			svcs = append(svcs, s)
 		}
 	}
-	rec.Stage("listing pods")
-	pods, err := kube.Pods(ctx, env.Kube, env.Namespace, "")
-	if err != nil {
-		return err
-	}
-	rec.Stage("listing endpointslices")
-	slices, err := kube.EndpointSlices(ctx, env.Kube, env.Namespace)
-	if err != nil {
-		return err
-	}
-	for _, f := range Analyze(Input{Services: svcs, Pods: pods, Slices: slices, Now: p.now()}) {
+	in.Services = svcs
+	for _, f := range servicediag.Analyze(in) {
+		if f.Status != model.StatusPass && f.Status != model.StatusSkip {
+			f.Evidence = append(f.Evidence, notes...)
+		}
 		rec.Finding(f)
 	}
 	return nil

@@ -1,4 +1,10 @@
-package services
+// Package servicediag is the one diagnosis of a Service's endpoints: a
+// selector matching nothing (or only a workload scaled to zero), selected
+// pods none of which is ready, named targetPorts no pod declares, and
+// EndpointSlices out of step with the pods. The services probe asks it about
+// every Service; the dns probe asks it about kube-dns and cites its finding
+// as the cause of the DNS failures it sees, so the fact reads the same in both.
+package servicediag
 
 import (
 	"encoding/json"
@@ -21,6 +27,7 @@ const (
 	IDExternalName      = "services.external-name"
 	IDNoSelectorEmpty   = "services.no-selector-no-endpoints"
 	IDSelectorNoMatch   = "services.selector-no-match"
+	IDScaledToZero      = "services.scaled-to-zero"
 	IDNoReadyEndpoints  = "services.no-ready-endpoints"
 	IDTargetPortUnknown = "services.target-port-unknown"
 	IDSliceStale        = "services.endpointslice-stale"
@@ -47,9 +54,21 @@ type Input struct {
 	Services []corev1.Service
 	Pods     []corev1.Pod
 	Slices   []discoveryv1.EndpointSlice
-	Now      time.Time
+	// Workloads are the Deployments and StatefulSets of the Services'
+	// namespaces, to tell a selector that matches nothing from one whose
+	// workload is scaled to zero.
+	Workloads []Workload
+	Now       time.Time
 	// Grace defaults to DefaultGrace.
 	Grace time.Duration
+}
+
+// Workload is a Deployment or StatefulSet: its desired replicas and the
+// labels of the pods it makes.
+type Workload struct {
+	Kind, Namespace, Name string
+	Replicas              int32
+	PodLabels             map[string]string
 }
 
 // svcCtx is one service with the objects that belong to it.
@@ -84,10 +103,14 @@ func Analyze(in Input) []model.Finding {
 		s := &in.Services[i]
 		c := &svcCtx{svc: s, nsPods: podsByNS[s.Namespace], slices: slicesBySvc[s.Namespace+"/"+s.Name],
 			subj: &model.Subject{Kind: "Service", Namespace: s.Namespace, Name: s.Name}, name: s.Namespace + "/" + s.Name}
-		out = append(out, serviceFindings(c, in)...)
-	}
-	for i := range out {
-		out[i].Probe = ID
+		for _, f := range serviceFindings(c, in) {
+			// One key per Service and verdict (per port for port verdicts), so
+			// two probes asking about one Service record one finding.
+			if f.Key == "" {
+				f = f.WithKey("")
+			}
+			out = append(out, f)
+		}
 	}
 	kube.SortFindings(out)
 	return out
@@ -110,6 +133,9 @@ func serviceFindings(c *svcCtx, in Input) []model.Finding {
 		}
 	}
 	if len(c.selected) == 0 {
+		if w, ok := scaledToZero(c, sel, in.Workloads); ok {
+			return []model.Finding{w}
+		}
 		return []model.Finding{noMatch(c, sel)}
 	}
 	var out []model.Finding
@@ -213,6 +239,36 @@ func noMatch(c *svcCtx, sel labels.Selector) model.Finding {
 		},
 	})
 	return f
+}
+
+// scaledToZero finds the workload in the Service's namespace whose pods the
+// selector would match and that is scaled to zero replicas.
+func scaledToZero(c *svcCtx, sel labels.Selector, ws []Workload) (model.Finding, bool) {
+	for _, w := range ws {
+		if w.Namespace != c.svc.Namespace || w.Replicas != 0 || !sel.Matches(labels.Set(w.PodLabels)) {
+			continue
+		}
+		kind := strings.ToLower(w.Kind)
+		return model.Finding{
+			ID: IDScaledToZero, Status: model.StatusFail, Subject: c.subj,
+			Title: fmt.Sprintf("Service %s has no endpoints: %s %s/%s is scaled to 0 replicas", c.name, w.Kind, w.Namespace, w.Name),
+			RootCause: fmt.Sprintf("%s %s/%s, whose pods Service %s selects (%s), is scaled to 0 replicas, so the Service has no endpoints and every connection to it fails.",
+				w.Kind, w.Namespace, w.Name, c.name, sel),
+			Evidence: []string{
+				fmt.Sprintf("Service %s selector %s matches 0 of %d pod(s) in namespace %s", c.name, sel, len(c.nsPods), c.svc.Namespace),
+				fmt.Sprintf("%s %s/%s: spec.replicas 0; its pod template labels %s match the selector", w.Kind, w.Namespace, w.Name, labels.Set(w.PodLabels)),
+			},
+			Fixes: []model.Fix{{
+				Description: fmt.Sprintf("Scale %s %s back up (two replicas keep it serving through one restart; use the count it normally runs with) and wait until it is ready:", w.Kind, w.Name),
+				Commands: []string{
+					fmt.Sprintf("kubectl -n %s scale %s %s --replicas=2", w.Namespace, kind, w.Name),
+					fmt.Sprintf("kubectl -n %s rollout status %s %s --timeout=2m", w.Namespace, kind, w.Name),
+				},
+			}},
+			References: []string{refDebugSvc},
+		}, true
+	}
+	return model.Finding{}, false
 }
 
 func okFinding(c *svcCtx) model.Finding {

@@ -1,4 +1,8 @@
-package dns
+// Package clusterdns reads the cluster's DNS deployment once for every probe
+// that needs it (the kube-dns Service and its endpoints, the CoreDNS pods and
+// Corefile, the NodeLocal DNS cache, kube-proxy's mode) and judges the one
+// fact two probes meet: the clusterDNS each kubelet hands to pods.
+package clusterdns
 
 import (
 	"context"
@@ -13,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
+	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes/kube"
 )
 
@@ -56,6 +61,9 @@ type NodeLocal struct {
 	Addresses []string // listen addresses (-localip or bind)
 	Source    string   // where Addresses were read
 	Pods      []Pod
+	// NodeSelector is the DaemonSet's pod template nodeSelector: a node
+	// whose labels it does not match never gets a cache pod.
+	NodeSelector map[string]string
 }
 
 // Topology is everything the configuration half of the dns probe reads.
@@ -79,12 +87,29 @@ func (t Topology) ServiceIPs() []string {
 	return t.Service.ClusterIPs
 }
 
+// RBAC is what Discover reads: the kube-dns Service, its EndpointSlices and
+// pods, the Corefile and NodeLocal ConfigMaps and DaemonSet, kube-proxy's
+// ConfigMap and pods, the nodes, and kube-proxy's /proxyMode through the
+// node proxy.
+var RBAC = model.MergePermissions(kube.RBACService, kube.RBACEndpointSlices, kube.RBACPods, kube.RBACConfigMap,
+	kube.RBACDaemonSet, kube.RBACNodes, rbacProxyMode)
+
 // Discover reads the cluster's DNS deployment. It fails only when the API
 // server forbids reading the kube-dns Service, its EndpointSlices or its
 // pods; whatever else it cannot read is recorded in Notes.
-func Discover(ctx context.Context, c kubernetes.Interface) (Topology, error) {
+func Discover(ctx context.Context, s *kube.Snapshot) (Topology, error) {
+	v, err := s.Memo(ctx, "clusterdns", func(ctx context.Context) (any, error) { return discover(ctx, s) })
+	if err != nil {
+		return Topology{}, err
+	}
+	t := v.(Topology)
+	t.Notes = append([]string(nil), t.Notes...)
+	return t, nil
+}
+
+func discover(ctx context.Context, s *kube.Snapshot) (Topology, error) {
 	var t Topology
-	svc, err := c.CoreV1().Services(SystemNS).Get(ctx, ServiceName, metav1.GetOptions{})
+	svc, err := s.Service(ctx, SystemNS, ServiceName)
 	switch {
 	case apierrors.IsNotFound(err):
 		t.Notes = append(t.Notes, "no Service kube-system/kube-dns")
@@ -96,27 +121,30 @@ func Discover(ctx context.Context, c kubernetes.Interface) (Topology, error) {
 			t.Service.ClusterIPs = []string{svc.Spec.ClusterIP}
 		}
 	}
-	if t.Endpoints, err = endpoints(ctx, c); err != nil {
+	if t.Endpoints, err = endpoints(ctx, s); err != nil {
 		return t, err
 	}
-	pods, err := kube.Pods(ctx, c, SystemNS, DNSLabel)
+	pods, err := s.PodsMatching(ctx, SystemNS, DNSLabel)
 	if err != nil {
 		return t, err
 	}
 	t.Pods = podsOf(pods)
-	t.readCorefile(ctx, c)
-	t.NodeLocal = discoverNodeLocal(ctx, c, &t.Notes)
-	t.ProxyMode, t.ProxyModeSource = proxyMode(ctx, c, &t.Notes)
+	t.readCorefile(ctx, s)
+	t.NodeLocal = discoverNodeLocal(ctx, s, &t.Notes)
+	t.ProxyMode, t.ProxyModeSource = proxyMode(ctx, s, &t.Notes)
 	return t, nil
 }
 
-func endpoints(ctx context.Context, c kubernetes.Interface) ([]Endpoint, error) {
-	l, err := c.DiscoveryV1().EndpointSlices(SystemNS).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + ServiceName})
+func endpoints(ctx context.Context, snap *kube.Snapshot) ([]Endpoint, error) {
+	slices, err := snap.EndpointSlices(ctx, SystemNS)
 	if err != nil {
 		return nil, fmt.Errorf("listing EndpointSlices of kube-system/kube-dns: %w", err)
 	}
 	var out []Endpoint
-	for _, s := range l.Items {
+	for _, s := range slices {
+		if s.Labels["kubernetes.io/service-name"] != ServiceName {
+			continue
+		}
 		for _, e := range s.Endpoints {
 			ep := Endpoint{Ready: e.Conditions.Ready == nil || *e.Conditions.Ready}
 			if e.NodeName != nil {
@@ -148,9 +176,9 @@ func podsOf(pods []corev1.Pod) []Pod {
 	return out
 }
 
-func (t *Topology) readCorefile(ctx context.Context, c kubernetes.Interface) {
+func (t *Topology) readCorefile(ctx context.Context, s *kube.Snapshot) {
 	for _, name := range []string{"coredns", "kube-dns"} {
-		cm, err := c.CoreV1().ConfigMaps(SystemNS).Get(ctx, name, metav1.GetOptions{})
+		cm, err := s.ConfigMap(ctx, SystemNS, name)
 		if err != nil {
 			t.Notes = append(t.Notes, fmt.Sprintf("ConfigMap kube-system/%s not readable: %v", name, err))
 			continue
@@ -165,19 +193,19 @@ func (t *Topology) readCorefile(ctx context.Context, c kubernetes.Interface) {
 
 // discoverNodeLocal finds the node-local-dns DaemonSet, its listen
 // addresses and its pods.
-func discoverNodeLocal(ctx context.Context, c kubernetes.Interface, notes *[]string) NodeLocal {
+func discoverNodeLocal(ctx context.Context, s *kube.Snapshot, notes *[]string) NodeLocal {
 	var nl NodeLocal
-	ds, err := c.AppsV1().DaemonSets(SystemNS).Get(ctx, NodeLocalName, metav1.GetOptions{})
+	ds, err := s.DaemonSet(ctx, SystemNS, NodeLocalName)
 	if err != nil {
 		if !apierrors.IsNotFound(err) {
 			*notes = append(*notes, "DaemonSet kube-system/node-local-dns not readable: "+err.Error())
 		}
 		return nl
 	}
-	nl.Present, nl.Name = true, ds.Name
+	nl.Present, nl.Name, nl.NodeSelector = true, ds.Name, ds.Spec.Template.Spec.NodeSelector
 	nl.Addresses, nl.Source = localIPs(ds)
 	if len(nl.Addresses) == 0 {
-		if cm, err := c.CoreV1().ConfigMaps(SystemNS).Get(ctx, NodeLocalName, metav1.GetOptions{}); err == nil {
+		if cm, err := s.ConfigMap(ctx, SystemNS, NodeLocalName); err == nil {
 			nl.Addresses, nl.Source = ParseCorefile(cm.Data["Corefile"]).Binds(), "bind in ConfigMap kube-system/"+NodeLocalName
 		}
 	}
@@ -190,7 +218,7 @@ func discoverNodeLocal(ctx context.Context, c kubernetes.Interface, notes *[]str
 		*notes = append(*notes, "node-local-dns selector: "+err.Error())
 		return nl
 	}
-	pods, err := kube.Pods(ctx, c, SystemNS, sel.String())
+	pods, err := s.PodsMatching(ctx, SystemNS, sel.String())
 	if err != nil {
 		*notes = append(*notes, "node-local-dns pods not readable: "+err.Error())
 	}
@@ -222,8 +250,8 @@ func localIPs(ds *appsv1.DaemonSet) ([]string, string) {
 
 // proxyMode reads kube-proxy's mode from the kubeadm ConfigMap, the
 // kube-proxy pods' flags, or kube-proxy's /proxyMode through the node proxy.
-func proxyMode(ctx context.Context, c kubernetes.Interface, notes *[]string) (string, string) {
-	if cm, err := c.CoreV1().ConfigMaps(SystemNS).Get(ctx, "kube-proxy", metav1.GetOptions{}); err == nil {
+func proxyMode(ctx context.Context, s *kube.Snapshot, notes *[]string) (string, string) {
+	if cm, err := s.ConfigMap(ctx, SystemNS, "kube-proxy"); err == nil {
 		var cfg struct {
 			Mode string `json:"mode"`
 		}
@@ -234,7 +262,7 @@ func proxyMode(ctx context.Context, c kubernetes.Interface, notes *[]string) (st
 			return strings.ToLower(cfg.Mode), "ConfigMap kube-system/kube-proxy"
 		}
 	}
-	if pods, err := kube.Pods(ctx, c, SystemNS, KubeProxyLabel); err == nil {
+	if pods, err := s.PodsMatching(ctx, SystemNS, KubeProxyLabel); err == nil {
 		for _, p := range pods {
 			for _, ctr := range p.Spec.Containers {
 				for _, a := range append(append([]string{}, ctr.Command...), ctr.Args...) {
@@ -245,9 +273,9 @@ func proxyMode(ctx context.Context, c kubernetes.Interface, notes *[]string) (st
 			}
 		}
 	}
-	nodes, err := kube.Nodes(ctx, c)
+	nodes, err := s.Nodes(ctx)
 	if err == nil && len(nodes) > 0 {
-		if m, err := readProxyMode(ctx, c, nodes[0].Name); err == nil && m != "" {
+		if m, err := readProxyMode(ctx, s.Client(), nodes[0].Name); err == nil && m != "" {
 			return m, fmt.Sprintf("kube-proxy /proxyMode on node %s (port %d through the node proxy)", nodes[0].Name, kubeProxyMetrics)
 		} else if err != nil {
 			*notes = append(*notes, fmt.Sprintf("kube-proxy /proxyMode on node %s not reachable through the API server: %v", nodes[0].Name, err))
@@ -255,6 +283,9 @@ func proxyMode(ctx context.Context, c kubernetes.Interface, notes *[]string) (st
 	}
 	return "", ""
 }
+
+// rbacProxyMode is what readProxyMode needs.
+var rbacProxyMode = []model.Permission{{Resource: "nodes", Subresource: "proxy", Verbs: []string{"get"}}}
 
 func readProxyMode(ctx context.Context, c kubernetes.Interface, node string) (string, error) {
 	rc := c.CoreV1().RESTClient()

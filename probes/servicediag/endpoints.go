@@ -1,4 +1,4 @@
-package services
+package servicediag
 
 import (
 	"fmt"
@@ -99,7 +99,7 @@ func targetPortFinding(c *svcCtx, i int, sp corev1.ServicePort, proto corev1.Pro
 		f.RootCause = fmt.Sprintf("Service %s %s targets the container port named %q/%s, which %d of its %d selected pods (%s) do not declare, so only %s serve this port: the selector spans two differently built pod templates.",
 			c.name, port, sp.TargetPort.StrVal, proto, len(without), len(with)+len(without), joinMax(without, 3), joinMax(with, 3))
 	}
-	return f
+	return f.WithKey(port)
 }
 
 // readiness reports a service whose selected pods are all not ready.

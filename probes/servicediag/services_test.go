@@ -1,7 +1,6 @@
-package services
+package servicediag
 
 import (
-	"context"
 	"os"
 	"strings"
 	"testing"
@@ -9,13 +8,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/yaml"
 
 	"github.com/netsleuth/netsleuth/model"
-	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/kube/kubetest"
 )
 
@@ -104,30 +99,19 @@ func TestPartialTargetPortAndPublishNotReady(t *testing.T) {
 	}
 }
 
-func TestRunWithFakeClient(t *testing.T) {
+func TestScaledToZero(t *testing.T) {
 	in := fixture(t)
-	var objs []k8sruntime.Object
-	for i := range in.Services {
-		objs = append(objs, &in.Services[i])
+	in.Workloads = []Workload{
+		{Kind: "Deployment", Namespace: "shop", Name: "frontend", Replicas: 0, PodLabels: map[string]string{"app": "frontend", "tier": "web"}},
+		{Kind: "Deployment", Namespace: "other", Name: "frontend", Replicas: 0, PodLabels: map[string]string{"app": "frontend", "tier": "web"}},
 	}
-	for i := range in.Pods {
-		objs = append(objs, &in.Pods[i])
+	got := Analyze(in)
+	kubetest.CheckContract(t, got)
+	f, ok := kubetest.Find(got, IDScaledToZero, "typo")
+	if !ok || !strings.Contains(f.RootCause, "Deployment shop/frontend") || !strings.Contains(strings.Join(f.Fixes[0].Commands, "\n"), "kubectl -n shop scale deployment frontend --replicas=2") {
+		t.Fatalf("want scaled-to-zero for typo, got %+v", f)
 	}
-	for i := range in.Slices {
-		objs = append(objs, &in.Slices[i])
-	}
-	other := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "other", Name: "orphan"}, Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "x"}}}
-	cs := fake.NewClientset(append(objs, other)...)
-	rec := &kubetest.Recorder{}
-	p := probe{now: func() time.Time { return now }}
-	if err := p.Run(context.Background(), &probes.Env{Kube: cs, Namespace: "shop"}, rec); err != nil {
-		t.Fatal(err)
-	}
-	kubetest.CheckContract(t, rec.Findings)
-	if len(rec.Findings) != 8 || len(rec.Stages) != 3 {
-		t.Errorf("got %d findings, stages %v", len(rec.Findings), rec.Stages)
-	}
-	if _, ok := kubetest.Find(rec.Findings, IDSelectorNoMatch, "orphan"); ok {
-		t.Error("--namespace shop must not report Service other/orphan")
+	if f.Key != model.KeyOf(IDScaledToZero, f.Subject, "") {
+		t.Errorf("key %q", f.Key)
 	}
 }

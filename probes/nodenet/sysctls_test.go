@@ -1,17 +1,15 @@
-package nodesysctl
+package nodenet_test
 
 import (
 	"strings"
 	"testing"
 
 	"github.com/netsleuth/netsleuth/model"
-	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
-	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	. "github.com/netsleuth/netsleuth/probes/nodenet"
 )
 
-func TestDiagnose(t *testing.T) {
-	a := probes.Agent{Kind: probes.AgentNode, Node: "n1", Namespace: "ns", Pod: "netsleuth-node-n1", IP: "10.250.0.1"}
+func TestSysctls(t *testing.T) {
 	healthy := map[string]string{agent.SysIPForward: "1", agent.SysBridgeNF: "1", agent.SysConntrackCnt: "855", agent.SysConntrackMax: "262144"}
 	with := func(k, v string) map[string]string {
 		m := map[string]string{}
@@ -49,7 +47,8 @@ func TestDiagnose(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			var f model.Finding
-			for _, x := range Diagnose(a, ops.Result{Files: tc.files}) {
+			n := Node{Name: "n1", Facts: agent.NodeFacts{Node: "n1", Sysctls: tc.files}}
+			for _, x := range []model.Finding{IPForward(n), BridgeNF(n), Conntrack(n)} {
 				if x.ID == tc.id {
 					f = x
 				}
@@ -63,11 +62,11 @@ func TestDiagnose(t *testing.T) {
 			if tc.fix != "" && !strings.Contains(fixText(f), tc.fix) {
 				t.Errorf("fixes lack %q: %s", tc.fix, fixText(f))
 			}
-			if !strings.Contains(strings.Join(f.Evidence, "\n"), "node agent ns/netsleuth-node-n1 (10.250.0.1) on node n1: cat /proc/sys/") {
+			if !strings.Contains(strings.Join(f.Evidence, "\n"), "node agent on n1: cat /proc/sys/") {
 				t.Errorf("evidence: %v", f.Evidence)
 			}
 			if f.Status != model.StatusPass && f.Status != model.StatusSkip {
-				if err := (model.Finding{Probe: ID, ID: f.ID, Status: f.Status, Title: f.Title, RootCause: f.RootCause, Fixes: f.Fixes}).Validate(); err != nil {
+				if err := (model.Finding{Probe: "node-sysctl", ID: f.ID, Status: f.Status, Title: f.Title, RootCause: f.RootCause, Fixes: f.Fixes}).Validate(); err != nil {
 					t.Error(err)
 				}
 			}
