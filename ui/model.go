@@ -1,133 +1,165 @@
+// Package ui is netsleuth's Bubble Tea TUI. The root Model here is the only
+// tea.Model: it owns the session's state (package state), lays out the
+// panes (packages under components/, each with its own model or pure
+// renderer) and turns keys into commands; every API call, rerun and file
+// write runs in a tea.Cmd.
 package ui
 
 import (
-	"context"
-	"log/slog"
+	"time"
 
+	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/ui/common"
+	"github.com/netsleuth/netsleuth/ui/components/detail"
+	"github.com/netsleuth/netsleuth/ui/components/flowtable"
+	"github.com/netsleuth/netsleuth/ui/components/header"
+	"github.com/netsleuth/netsleuth/ui/components/logpane"
+	"github.com/netsleuth/netsleuth/ui/components/probelist"
+	"github.com/netsleuth/netsleuth/ui/components/prompt"
+	"github.com/netsleuth/netsleuth/ui/components/rootcauses"
+	"github.com/netsleuth/netsleuth/ui/components/statusbar"
+	"github.com/netsleuth/netsleuth/ui/state"
+	"github.com/netsleuth/netsleuth/ui/theme"
 )
 
-// programContext is what every part of the TUI shares: the cluster, the
-// theme and the terminal size.
-type programContext struct {
-	cluster       model.Cluster
-	styles        styles
-	width, height int
+// Runner is what the TUI needs of a probes.Session; tests fake it.
+type Runner interface {
+	ID() string
+	Events() <-chan model.Event
+	Rerun(ids ...string) (string, error)
+	Options() probes.Options
+	SetOptions(probes.Options)
+	Close() error
 }
 
-// Model is the root Bubble Tea model.
+// Tab is the navigation pane's view.
+type Tab int
+
+// The views.
+const (
+	TabRootCauses Tab = iota
+	TabProbes
+)
+
+// Focus is the pane keys go to.
+type Focus int
+
+// The panes.
+const (
+	FocusNav Focus = iota
+	FocusDetail
+	FocusLog
+)
+
+// phase is where the program is.
+type phase int
+
+const (
+	phaseRunning phase = iota
+	phaseCleaning
+	phaseCleanupFailed
+)
+
+// Model is the root model.
 type Model struct {
-	ctx      *programContext
-	runID    string
-	probes   []probeState
-	index    map[string]int
-	selected int
-	spinner  spinner.Model
-	events   <-chan model.Event
-	cancel   context.CancelFunc
-	finished bool
-	quitting bool
+	ctx      *common.Context
+	runner   Runner
+	store    *state.Store
+	infos    map[string]model.ProbeInfo // every probe a rerun may start
+	color    bool                       // false: NO_COLOR or tests
+	discover func() tea.Cmd
+	// interrupt ends the TUI through the cleanup when the process gets a
+	// signal (Run sets it).
+	interrupt tea.Cmd
+
+	header  header.Model
+	probes  probelist.Model
+	causes  rootcauses.Model
+	detail  detail.Model
+	log     logpane.Model
+	status  statusbar.Model
+	prompt  prompt.Model
+	spinner spinner.Model
+	help    help.Model
+	flowTab flowtable.Model
+
+	tab       Tab
+	focus     Focus
+	zoom      bool
+	showHelp  bool
+	showLog   bool
+	showFlows bool
+	flowsKey  string // the captures the flow table was loaded from
+	navigated bool   // the user moved: do not switch views under them
+	filter    string
+	phase     phase
+	closeErr  error
+	copied    []string
+	eventsEnd bool
+	lastFrame time.Time
 }
 
-// newModel returns the root model for one run whose events arrive on events;
-// cancel stops the run.
-func newModel(pc *programContext, runID string, infos []model.ProbeInfo, events <-chan model.Event, cancel context.CancelFunc) Model {
-	m := Model{ctx: pc, runID: runID, index: map[string]int{}, events: events, cancel: cancel,
-		spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot))}
-	for i, in := range infos {
-		m.probes = append(m.probes, probeState{info: in})
-		m.index[in.ID] = i
+// Options configure a Model.
+type Options struct {
+	Cluster model.Cluster
+	// Probes are the probes of the first run, Extra those a rerun may add
+	// (external for `t`, policy for `p`).
+	Probes, Extra []model.ProbeInfo
+	Color         bool
+	Dark          bool
+	Invocation    string
+	// Discover returns the command that detects nodes, CNI and kube-proxy
+	// mode; nil leaves them unknown.
+	Discover func() tea.Cmd
+	Now      func() time.Time
+}
+
+// New returns the root model for runner's session.
+func New(runner Runner, o Options) *Model {
+	c := common.New(theme.New(o.Color, o.Dark), o.Cluster)
+	if o.Invocation != "" {
+		c.Invocation = o.Invocation
 	}
+	if o.Now != nil {
+		c.Now = o.Now
+	}
+	m := &Model{ctx: c, runner: runner, color: o.Color, discover: o.Discover, infos: map[string]model.ProbeInfo{},
+		store: state.New(o.Cluster, c.Now(), runner.ID(), o.Probes), probes: probelist.New(),
+		detail: detail.New(), log: logpane.New(), status: statusbar.New(), help: help.New(),
+		spinner: spinner.New(spinner.WithSpinner(spinner.MiniDot)), tab: TabProbes}
+	for _, in := range append(append([]model.ProbeInfo{}, o.Probes...), o.Extra...) {
+		m.infos[in.ID] = in
+	}
+	m.refresh()
 	return m
 }
 
-// waitForEvent delivers the next runner event, or runFinishedMsg once the
-// channel is closed.
-func waitForEvent(runID string, ch <-chan model.Event) tea.Cmd {
-	return func() tea.Msg {
-		e, ok := <-ch
-		if !ok {
-			return runFinishedMsg{runID: runID}
-		}
-		return eventReceivedMsg{runID: runID, event: e}
+// Init starts the spinner, the event loop and, after the first frame, the
+// cluster discovery; it asks the terminal for its background colour.
+func (m *Model) Init() tea.Cmd {
+	cmds := []tea.Cmd{m.spinner.Tick, waitForEvent(m.runner.Events()), tickEvery()}
+	if m.color {
+		cmds = append(cmds, tea.RequestBackgroundColor)
 	}
-}
-
-// Init starts the spinner and the event loop.
-func (m Model) Init() tea.Cmd {
-	return tea.Batch(m.spinner.Tick, waitForEvent(m.runID, m.events))
-}
-
-// Update handles keys, window sizes, runner events and spinner ticks.
-func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	switch msg := msg.(type) {
-	case tea.WindowSizeMsg:
-		m.ctx.width, m.ctx.height = msg.Width, msg.Height
-	case tea.KeyPressMsg:
-		return m.handleKey(msg)
-	case eventReceivedMsg:
-		if msg.runID != m.runID {
-			return m, nil // a stale run's event
-		}
-		if i, ok := m.index[msg.event.Probe]; ok {
-			m.probes[i].apply(msg.event)
-		}
-		return m, waitForEvent(m.runID, m.events)
-	case runFinishedMsg:
-		if msg.runID == m.runID {
-			m.finished = true
-			slog.Info("run finished", "run", m.runID)
-		}
-	case spinner.TickMsg:
-		if m.finished {
-			return m, nil
-		}
-		var cmd tea.Cmd
-		m.spinner, cmd = m.spinner.Update(msg)
-		return m, cmd
+	if m.discover != nil {
+		cmds = append(cmds, m.discover())
 	}
-	return m, nil
-}
-
-func (m Model) handleKey(k tea.KeyPressMsg) (tea.Model, tea.Cmd) {
-	switch k.String() {
-	case "up", "k":
-		if m.selected > 0 {
-			m.selected--
-		}
-	case "down", "j":
-		if m.selected < len(m.probes)-1 {
-			m.selected++
-		}
-	case "home", "g":
-		m.selected = 0
-	case "end", "G":
-		m.selected = len(m.probes) - 1
-	case "q", "ctrl+c", "esc":
-		slog.Info("quit requested", "run", m.runID, "finished", m.finished)
-		m.quitting = !m.finished
-		m.cancel()
-		return m, tea.Quit
+	if m.interrupt != nil {
+		cmds = append(cmds, m.interrupt)
 	}
-	return m, nil
+	return tea.Batch(cmds...)
 }
 
-// screen captures the model for the pure renderer.
-func (m Model) screen() screen {
-	return screen{
-		width: m.ctx.width, height: m.ctx.height, cluster: m.ctx.cluster, runID: m.runID,
-		probes: m.probes, selected: m.selected, spinner: m.spinner.View(),
-		finished: m.finished, quitting: m.quitting,
-	}
-}
+// Copied are the commands the user copied, to print again on exit.
+func (m *Model) Copied() []string { return m.copied }
 
-// View renders the screen in the alternate screen buffer.
-func (m Model) View() tea.View {
-	v := tea.NewView(render(m.screen(), m.ctx.styles))
-	v.AltScreen = true
-	v.WindowTitle = "netsleuth"
-	return v
-}
+// CloseErr is the cleanup's error, if it failed.
+func (m *Model) CloseErr() error { return m.closeErr }
+
+// Report is the report of what the session shows.
+func (m *Model) Report() *model.Report { return m.store.Report }

@@ -13,73 +13,81 @@ import (
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
+	pkube "github.com/netsleuth/netsleuth/probes/kube"
 )
 
-// Config is one TUI run.
+// Config is one TUI session.
 type Config struct {
-	Probes  []probes.Probe
-	Env     *probes.Env
-	Runner  probes.RunnerOptions
-	Cluster model.Cluster
-	In      io.Reader
-	Out     io.Writer
-	// ErrOut gets a note when quitting has to wait for cleanups.
+	// Start starts the session's first run: the same start as check's
+	// (cmd's startSession), with the probes t and p may add as extras.
+	Start func(ctx context.Context) *probes.Session
+	// Probes are the first run's probes and Extra the ones a rerun may add,
+	// as Start was given them (the list shows them).
+	Probes, Extra []model.ProbeInfo
+	// Snapshot is the first run's read of the cluster; the header's
+	// discovery reads through it. Nil leaves nodes, CNI and mode unknown.
+	Snapshot *pkube.Snapshot
+	Cluster  model.Cluster
+	In       io.Reader
+	Out      io.Writer
+	// ErrOut gets a note when quitting has to wait for the cleanup.
 	ErrOut io.Writer
 	// Color enables colours; false when NO_COLOR is set.
 	Color bool
+	// Invocation is how the user runs netsleuth.
+	Invocation string
+	// Program adds options to the Bubble Tea program (tests).
+	Program []tea.ProgramOption
 }
 
-// Run shows the TUI while the probes run in a goroutine that feeds it events.
-// Quitting cancels the run; Run returns only after every cleanup has run, with
-// the report of everything the probes recorded.
-func Run(ctx context.Context, cfg Config) (*model.Report, error) {
-	if cfg.Env.RunID == "" {
-		cfg.Env.RunID = probes.NewRunID()
+// Result is what the session left.
+type Result struct {
+	// Report is the latest run of every probe.
+	Report *model.Report
+	// Copied are the commands the user copied with c, to print again.
+	Copied []string
+	// CleanupErr says the agents could not be deleted.
+	CleanupErr error
+}
+
+// Run starts the probes in a session and shows the TUI until the user
+// quits; the session is closed (probes stopped, cleanups run, agents
+// deleted) before Run returns, however the TUI ended.
+func Run(ctx context.Context, cfg Config) (Result, error) {
+	sess := cfg.Start(ctx)
+	o := Options{Cluster: cfg.Cluster, Color: cfg.Color, Dark: true, Invocation: cfg.Invocation, Probes: cfg.Probes, Extra: cfg.Extra}
+	if cfg.Snapshot != nil {
+		o.Discover = DiscoverCluster(cfg.Snapshot)
 	}
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	infos := make([]model.ProbeInfo, len(cfg.Probes))
-	ids := make([]string, len(cfg.Probes))
-	for i, p := range cfg.Probes {
-		infos[i] = p.Info()
-		ids[i] = infos[i].ID
-	}
-	col := probes.NewCollector(cfg.Cluster, time.Now(), ids...)
-	events := make(chan model.Event, 64)
-	uiGone := make(chan struct{})
-	forward := model.SinkFunc(func(e model.Event) {
-		select {
-		case events <- e:
-		case <-uiGone: // nobody is reading any more; the collector still gets it
-		}
-	})
-	runDone := make(chan struct{})
-	go func() {
-		defer close(runDone)
-		defer close(events)
-		probes.Run(runCtx, cfg.Probes, cfg.Env, probes.Tee(col, forward), cfg.Runner)
-	}()
-	pc := &programContext{cluster: cfg.Cluster, styles: newStyles(cfg.Color), width: 100, height: 30}
-	quit := func() { cancel(fmt.Errorf("the user quit the TUI: %w", context.Canceled)) }
-	m := newModel(pc, cfg.Env.RunID, infos, events, quit)
-	p := tea.NewProgram(m, tea.WithContext(ctx), tea.WithInput(cfg.In), tea.WithOutput(cfg.Out))
-	slog.Info("TUI started", "run", cfg.Env.RunID, "probes", ids)
+	m := New(sess, o)
+	m.interrupt = waitForInterrupt(ctx)
+	opts := append([]tea.ProgramOption{tea.WithInput(cfg.In), tea.WithOutput(cfg.Out), tea.WithoutSignalHandler()}, cfg.Program...)
+	p := tea.NewProgram(m, opts...)
+	slog.Info("TUI started", "session", sess.ID(), "probes", len(cfg.Probes))
 	_, err := p.Run()
-	close(uiGone)
-	cancel(fmt.Errorf("the TUI ended: %w", context.Canceled))
-	select {
-	case <-runDone:
-	default:
-		if cfg.ErrOut != nil {
-			fmt.Fprintln(cfg.ErrOut, "netsleuth: stopping the probes and cleaning up what they created…")
-		}
-		<-runDone
-	}
-	slog.Info("run ended", "run", cfg.Env.RunID)
+	res := Result{Copied: m.Copied(), CleanupErr: closeNoting(sess, cfg.ErrOut)}
+	res.Report = sess.Report()
+	slog.Info("session ended", "session", sess.ID(), "cleanupErr", res.CleanupErr)
 	if err != nil && ctx.Err() == nil {
-		return col.Report(time.Now()), fmt.Errorf("run the TUI: %w", err)
+		return res, fmt.Errorf("run the TUI: %w", err)
 	}
-	return col.Report(time.Now()), nil
+	return res, nil
+}
+
+// closeNoting closes the session; when that takes a moment (the TUI was
+// left before its cleanup ended), it says so on w.
+func closeNoting(s *probes.Session, w io.Writer) error {
+	done := make(chan error, 1)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(200 * time.Millisecond):
+	}
+	if w != nil {
+		fmt.Fprintln(w, "netsleuth: cleaning up: stopping the probes and deleting what they created…")
+	}
+	return <-done
 }
 
 // OpenLog points log/slog at netsleuth.log in the user's cache directory and
