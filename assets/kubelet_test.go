@@ -11,7 +11,7 @@ func TestKubeletChecks(t *testing.T) {
 	for _, c := range k.Checks {
 		ids[c.ID] = true
 	}
-	for _, id := range []string{"make-iptables-util-chains", "anonymous-auth", "authorization-mode", "read-only-port", "cgroup-driver", "cluster-dns", "max-pods"} {
+	for _, id := range []string{"make-iptables-util-chains", "anonymous-auth", "authorization-mode", "read-only-port", "cgroup-driver"} {
 		if !ids[id] {
 			t.Errorf("catalogue lacks check %s", id)
 		}

@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,7 +32,13 @@ type AgentOptions struct {
 	PullPolicy   string
 	Namespace    string
 	StartTimeout time.Duration
+	// RunID, when set (the hidden --run-id), is the run's ID instead of a
+	// random one: tests that prepare objects for a run use it.
+	RunID string
 }
+
+// runIDPattern is what --run-id takes: a suffix of DNS labels.
+var runIDPattern = regexp.MustCompile(`^[a-z0-9]{1,16}$`)
 
 // AddFlags adds the agent flags to fs.
 func (a *AgentOptions) AddFlags(fs *pflag.FlagSet) {
@@ -39,6 +46,16 @@ func (a *AgentOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&a.PullPolicy, "agent-pull-policy", string(corev1.PullIfNotPresent), "agent image pull `policy`: Always, IfNotPresent or Never")
 	fs.StringVar(&a.Namespace, "agent-namespace", "", "run agents in this existing `namespace` instead of a namespace of the run's own")
 	fs.DurationVar(&a.StartTimeout, "agent-start-timeout", agent.DefaultStartTimeout, "how long an agent pod may take to start")
+	fs.StringVar(&a.RunID, "run-id", "", "the run's `id` (names and labels of what it creates) instead of a random one; two live runs must never share one")
+	_ = fs.MarkHidden("run-id")
+}
+
+// runID is --run-id, or a new random ID.
+func (a *AgentOptions) runID() string {
+	if a.RunID != "" {
+		return a.RunID
+	}
+	return probes.NewRunID()
 }
 
 // validate checks the agent flags.
@@ -50,6 +67,9 @@ func (a *AgentOptions) validate() error {
 	}
 	if a.Image == "" {
 		return usageErrorf("--agent-image must not be empty")
+	}
+	if a.RunID != "" && !runIDPattern.MatchString(a.RunID) {
+		return usageErrorf("--run-id must be 1 to 16 lowercase letters or digits, e.g. --run-id e2e1 (got %q)", a.RunID)
 	}
 	return nil
 }
@@ -109,6 +129,14 @@ func newAgentCommand() *cobra.Command {
 			return agent.Exec(c.Context(), c.InOrStdin(), c.OutOrStdout())
 		},
 	}
-	c.AddCommand(serve, exec)
+	capture := &cobra.Command{
+		Use:   "capture",
+		Short: "Read one JSON capture request line on stdin, stream a pcap to stdout until a bound or stdin closes (node agents)",
+		Args:  cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			return agent.CaptureMain(c.Context(), c.InOrStdin(), c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+	c.AddCommand(serve, exec, capture)
 	return c
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
+	pkube "github.com/netsleuth/netsleuth/probes/kube"
 	"github.com/netsleuth/netsleuth/report"
 )
 
@@ -54,13 +55,16 @@ func (o *CheckOptions) prepare(ctx context.Context) (*probes.Env, model.Cluster,
 		return nil, cluster, usageErrorf("cannot build a Kubernetes client for %s: %v", cluster.Server, err)
 	}
 	env := &probes.Env{
-		RunID:      probes.NewRunID(),
+		RunID:      o.Agent.runID(),
 		Kube:       kube,
 		RESTConfig: cfg,
 		Namespace:  o.namespace,
 		Options:    o.env(),
+		Cache:      pkube.NewSnapshot(kube, o.namespace),
 	}
-	env.Agents = o.Agent.manager(kube, cfg, env.RunID)
+	if !o.ReadOnly { // nothing a --read-only run does can create an agent
+		env.Agents = o.Agent.manager(kube, cfg, env.RunID)
+	}
 	return env, cluster, nil
 }
 
@@ -80,27 +84,51 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 		return err
 	}
 	defer o.stats.print(o.ErrOut)
-	defer o.closeAgents(env)
+	if o.preflight != nil {
+		if err := o.preflight(ctx, env); err != nil {
+			return err
+		}
+	}
 	out, closeOut, err := o.output()
 	if err != nil {
 		return err
 	}
 	defer closeOut()
-	started := time.Now()
-	col := probes.NewCollector(cluster, started, o.ids()...)
-	var sink model.Sink = col
+	var progress model.Sink
 	if isTerminal(o.ErrOut) {
-		sink = probes.Tee(col, progressSink(o.ErrOut))
+		progress = progressSink(o.ErrOut)
 	}
 	runCtx, cancel := o.runContext(ctx)
 	defer cancel()
-	probes.Run(runCtx, o.selected, env, sink, o.runnerOptions())
-	rep := col.Report(time.Now())
+	sess := o.startSession(runCtx, env, cluster, progress, nil)
+	defer o.closeSession(sess)
+	sess.Wait()
+	rep := sess.Report()
+	if o.finish != nil {
+		o.finish(rep)
+	}
 	color := o.OutputFile == "" && isTerminal(out) && os.Getenv("NO_COLOR") == ""
 	if err := report.Write(out, o.format, rep, report.Options{Color: color}); err != nil {
 		return &exitError{code: ExitFailing, msg: oneLine(err.Error()), err: err}
 	}
 	return o.exitFor(rep)
+}
+
+// startSession starts the selected probes in a session: check and the TUI
+// both run probes through it. extra are probes a rerun may add (the TUI's
+// t and p).
+func (o *CheckOptions) startSession(ctx context.Context, env *probes.Env, cluster model.Cluster, sink model.Sink, extra []probes.Probe) *probes.Session {
+	return probes.Start(ctx, o.selected, env, probes.SessionOptions{Runner: o.runnerOptions(), Cluster: cluster, Sink: sink, Extra: extra})
+}
+
+// closeSession ends the session: it stops what still runs, waits for the
+// probes' cleanups and deletes the run's agents, saying so when that fails.
+func (o *CheckOptions) closeSession(s *probes.Session) error {
+	err := s.Close()
+	if err != nil {
+		fmt.Fprintf(o.ErrOut, "%s: could not delete the agents of this run (%v); run `%s cleanup`\n", o.name, oneLine(err.Error()), o.name)
+	}
+	return err
 }
 
 // exitFor maps a report to the command's result.
@@ -124,21 +152,28 @@ func (o *CheckOptions) output() (io.Writer, func(), error) {
 	return f, func() { _ = f.Close() }, nil
 }
 
-// progressSink prints one line per finished probe, for people watching stderr.
+// progressSink prints one line per finished probe, for people watching
+// stderr: its counts, how long it took, and when it ended after the run began.
 func progressSink(w io.Writer) model.Sink {
 	counts := map[string]*model.Summary{}
+	started := map[string]time.Time{}
+	var first time.Time
 	var mu = make(chan struct{}, 1)
 	return model.SinkFunc(func(e model.Event) {
 		mu <- struct{}{}
 		defer func() { <-mu }()
 		switch e.Type {
 		case model.EventStarted:
-			counts[e.Probe] = &model.Summary{}
+			counts[e.Probe], started[e.Probe] = &model.Summary{}, e.Time
+			if first.IsZero() {
+				first = e.Time
+			}
 		case model.EventFinding:
 			counts[e.Probe].Add(e.Finding.Status)
 		case model.EventFinished:
 			s := counts[e.Probe]
-			fmt.Fprintf(w, "  %-24s %d pass, %d warn, %d fail, %d error, %d skip\n", e.Probe, s.Pass, s.Warn, s.Fail, s.Error, s.Skip)
+			fmt.Fprintf(w, "  %-24s %d pass, %d warn, %d fail, %d error, %d skip  (%.1fs, done at %.1fs)\n", e.Probe,
+				s.Pass, s.Warn, s.Fail, s.Error, s.Skip, e.Time.Sub(started[e.Probe]).Seconds(), e.Time.Sub(first).Seconds())
 		}
 	})
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/agent"
 )
 
 // fakeProbe records its status and counts its runs, without touching the cluster.
@@ -124,10 +125,14 @@ func TestFlagErrors(t *testing.T) {
 		{"negative timeout", []string{"check", "--timeout=-1s"}, "--timeout must not be negative"},
 		{"negative probe timeout", []string{"check", "--probe-timeout=-5s"}, "--probe-timeout must not be negative"},
 		{"zero parallel", []string{"check", "--parallel=0"}, "--parallel must be at least 1"},
+		{"zero max-nodes", []string{"check", "--max-nodes=0"}, "--max-nodes must be at least 1"},
 		{"unknown flag", []string{"check", "--frobnicate"}, "unknown flag: --frobnicate"},
 		{"bad duration", []string{"check", "--timeout=soon"}, `invalid argument "soon"`},
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`},
 		{"root bad output", []string{"-o", "xml"}, `unknown output format "xml"`},
+		{"bad target", []string{"check", "--target", "999.1.1.1"}, `--target "999.1.1.1" is not a valid IPv4 address; pass an IPv4 address`},
+		{"target port out of range", []string{"check", "--target", "10.0.0.1:99999"}, `has port "99999"; a port is 1-65535`},
+		{"target no probe takes", []string{"check", "--target", "10.0.0.1"}, `--target "10.0.0.1" is an IP or CIDR and no selected probe takes one`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { wantUsage(t, run(t, "netsleuth", tc.args...), tc.want) })
@@ -297,4 +302,30 @@ func newTLSServer(h http.Handler) *httptest.Server {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	return srv
+}
+
+func TestPrintSurveyNamesLiveRuns(t *testing.T) {
+	var b strings.Builder
+	now := time.Now()
+	printSurvey(&b, agent.Survey{
+		Leftovers: []string{"namespace/netsleuth-dead"},
+		Live:      []agent.Run{{ID: "aaaa", Namespace: "team", Holder: "h", Renewed: now, Expires: now.Add(30 * time.Second)}, {ID: "bbbb"}},
+	}, false)
+	out := b.String()
+	for _, w := range []string{"deleted namespace/netsleuth-dead\n", "skipped 2 live runs;", "  run aaaa (Lease team/netsleuth-aaaa held by h", "  run bbbb (starting"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("missing %q in:\n%s", w, out)
+		}
+	}
+	b.Reset()
+	printSurvey(&b, agent.Survey{}, true)
+	if b.String() != "nothing to clean up\n" {
+		t.Errorf("empty survey: %q", b.String())
+	}
+}
+
+func TestRunIDFlagIsValidated(t *testing.T) {
+	for _, id := range []string{"Bad_ID", "toolongtoolongtoolong", "a.b"} {
+		wantUsage(t, run(t, "netsleuth", "check", "--run-id", id), "--run-id must be 1 to 16 lowercase letters or digits")
+	}
 }

@@ -1,6 +1,9 @@
 package cmd
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
+	pkube "github.com/netsleuth/netsleuth/probes/kube"
 	"github.com/netsleuth/netsleuth/report"
 )
 
@@ -30,21 +34,32 @@ type CheckOptions struct {
 	ProbeTimeout      time.Duration
 	Parallel          int
 	ExitZeroOnFailure bool
+	ReadOnly          bool
 	Targets           []string
 	From, To          string
 	PolicyLive        string
 	Agent             AgentOptions
 	MaxPairs          int
+	MaxNodes          int
 	MetadataAddress   string
 	Service           string
 	PortProfile       string
+	Capture           string
+	CaptureDir        string
 
 	name      string                // command name for messages: netsleuth or kubectl netsleuth
 	catalogue func() []probes.Probe // every probe the binary has
 	selected  []probes.Probe
 	format    report.Format
-	namespace string // --namespace when given, else "" for all namespaces
-	outputSet bool   // -o or --output-file given: never start the TUI
+	namespace string         // --namespace when given, else "" for all namespaces
+	outputSet bool           // -o or --output-file given: never start the TUI
+	flags     *pflag.FlagSet // the command's flags, for the values given (Complete)
+
+	// preflight runs after the connection is made, before any probe: a
+	// command's own checks of its arguments against the cluster (trace).
+	preflight func(ctx context.Context, env *probes.Env) error
+	// finish completes the report before it is written.
+	finish func(*model.Report)
 }
 
 // NewCheckOptions returns options with the flag defaults.
@@ -56,6 +71,7 @@ func NewCheckOptions(app App, cf *genericclioptions.ConfigFlags) *CheckOptions {
 		Timeout:      5 * time.Minute,
 		ProbeTimeout: 60 * time.Second,
 		Parallel:     probes.DefaultParallel,
+		MaxNodes:     pkube.DefaultMaxNodes,
 		name:         app.displayName(),
 		catalogue:    app.Probes,
 	}
@@ -70,14 +86,18 @@ func (o *CheckOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.ProbeTimeout, "probe-timeout", o.ProbeTimeout, "limit for each probe (0: none)")
 	fs.IntVar(&o.Parallel, "parallel", o.Parallel, "how many probes run at once")
 	fs.BoolVar(&o.ExitZeroOnFailure, "exit-zero-on-failure", false, "exit 0 even when a finding fails")
-	fs.StringArrayVar(&o.Targets, "target", nil, "external `target` for reachability probes: IP, CIDR or host:port (repeatable)")
+	fs.BoolVar(&o.ReadOnly, "read-only", false, "run only the probes that create nothing in the cluster (no agents); each other probe is one skip finding saying why (netsleuth-view is enough)")
+	fs.StringArrayVar(&o.Targets, "target", nil, "`target` for reachability probes: an IPv4 address, IP:port or CIDR (external) or a DNS name (dns) (repeatable)")
 	fs.StringVar(&o.From, "from", "", "source pod of a policy question: `namespace/pod`")
 	fs.StringVar(&o.To, "to", "", "destination of a policy question: `namespace/pod[:port[/proto]]`")
 	fs.StringVar(&o.PolicyLive, "policy-live", "standin", "verify a --from/--to policy answer with real traffic: `mode` standin (a never-ready pod with the source's labels on its node), ephemeral (a container added to the source pod) or off")
 	fs.IntVar(&o.MaxPairs, "max-pairs", 0, "most cross-node pod pairs pod-to-pod tests; larger clusters are sampled (0: the probe's default)")
+	fs.IntVar(&o.MaxNodes, "max-nodes", o.MaxNodes, "most nodes active probes start agents on: Ready nodes, those --from/--to name first, then a stable spread; the report says what was sampled")
 	fs.StringVar(&o.MetadataAddress, "metadata-address", "", "cloud metadata `host:port` the exposure probe tries from a pod (default 169.254.169.254:80)")
 	fs.StringVar(&o.Service, "service", "", "Service pod-to-service tests: `namespace/name` (default: a temporary Service in front of the agents)")
 	fs.StringVar(&o.PortProfile, "port-profile", "", "node port profile node-ports checks: `name` from assets/node-ports.yaml (default kubeadm)")
+	fs.StringVar(&o.Capture, "capture", "on", "capture the packets of failing paths on the node (pod veth and uplink) and classify them: on or off")
+	fs.StringVar(&o.CaptureDir, "capture-dir", defaultCaptureDir(), "`directory` the pcaps of failing paths are saved in")
 	o.Agent.AddFlags(fs)
 }
 
@@ -100,6 +120,7 @@ func (o *CheckOptions) inputsGiven(fs *pflag.FlagSet, info model.ProbeInfo) bool
 // Complete resolves the flags into the probes to run and the namespace.
 func (o *CheckOptions) Complete(cmd *cobra.Command) error {
 	fs := cmd.Flags()
+	o.flags = fs
 	o.outputSet = fs.Changed("output") || fs.Changed("output-file")
 	if fs.Changed("namespace") && o.ConfigFlags.Namespace != nil {
 		o.namespace = *o.ConfigFlags.Namespace
@@ -145,10 +166,16 @@ func (o *CheckOptions) Validate() error {
 	if err := o.Agent.validate(); err != nil {
 		return err
 	}
+	if o.Capture != "on" && o.Capture != "off" {
+		return usageErrorf("--capture must be on or off (got %q)", o.Capture)
+	}
 	switch o.PolicyLive {
 	case "standin", "ephemeral", "off":
 	default:
 		return usageErrorf("--policy-live must be standin, ephemeral or off (got %q)", o.PolicyLive)
+	}
+	if o.MaxNodes < 1 {
+		return usageErrorf("--max-nodes must be at least 1 (got %d); it bounds the nodes active probes start agents on", o.MaxNodes)
 	}
 	if o.Parallel < 1 {
 		return usageErrorf("--parallel must be at least 1 (got %d)", o.Parallel)
@@ -156,7 +183,51 @@ func (o *CheckOptions) Validate() error {
 	if len(o.selected) == 0 {
 		return usageErrorf("no probe selected; pass --probe ID (run `%s probes` to list them)", o.name)
 	}
-	return o.validateInputs()
+	if err := o.validateTargets(); err != nil {
+		return err
+	}
+	if err := o.validateInputs(); err != nil {
+		return err
+	}
+	if o.flags != nil {
+		if err := o.validateInputValues(o.flags); err != nil {
+			return err
+		}
+	}
+	if o.ReadOnly {
+		o.selected = probes.ReadOnly(o.selected, o.env())
+	}
+	return nil
+}
+
+// validateTargets checks every --target parses and that a selected probe
+// takes its kind, so a value no probe can use is an error before anything
+// is created.
+func (o *CheckOptions) validateTargets() error {
+	takers := map[string][]string{} // kind → probes
+	for _, p := range o.selected {
+		for _, in := range p.Info().Inputs {
+			if in.Flag == "target" {
+				for _, k := range in.Kinds {
+					takers[k] = append(takers[k], p.Info().ID)
+				}
+			}
+		}
+	}
+	for _, v := range o.Targets {
+		kind, err := probes.TargetKind(v)
+		if err != nil {
+			return usageErrorf("--target %v; pass an IPv4 address, IP:port, CIDR or DNS name, e.g. --target 192.168.2.10:80", err)
+		}
+		if len(takers[kind]) == 0 {
+			what, probe := "an IP or CIDR", "external"
+			if kind == probes.TargetName {
+				what, probe = "a DNS name", "dns"
+			}
+			return usageErrorf("--target %q is %s and no selected probe takes one (external tries IPs and CIDRs, dns resolves names); add --probe %s", v, what, probe)
+		}
+	}
+	return nil
 }
 
 // validateInputs checks that explicitly chosen probes get their required flags.
@@ -186,10 +257,19 @@ func (o *CheckOptions) ids() []string {
 }
 
 func (o *CheckOptions) runnerOptions() probes.RunnerOptions {
-	return probes.RunnerOptions{Parallel: o.Parallel, ProbeTimeout: o.ProbeTimeout}
+	return probes.RunnerOptions{Parallel: o.Parallel, ProbeTimeout: o.ProbeTimeout, Invocation: o.name}
 }
 
 func (o *CheckOptions) env() probes.Options {
-	return probes.Options{Targets: o.Targets, From: o.From, To: o.To, PolicyLive: o.PolicyLive, MaxPairs: o.MaxPairs, MetadataAddress: o.MetadataAddress,
-		Service: o.Service, PortProfile: o.PortProfile}
+	return probes.Options{Targets: o.Targets, From: o.From, To: o.To, PolicyLive: o.PolicyLive, MaxPairs: o.MaxPairs, MaxNodes: o.MaxNodes, MetadataAddress: o.MetadataAddress,
+		Service: o.Service, PortProfile: o.PortProfile, Capture: o.Capture, CaptureDir: o.CaptureDir}
+}
+
+// defaultCaptureDir is <user cache dir>/netsleuth/captures.
+func defaultCaptureDir() string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "netsleuth-captures")
+	}
+	return filepath.Join(dir, "netsleuth", "captures")
 }

@@ -43,10 +43,11 @@ func (a App) displayName() string {
 }
 
 // Main runs the command line with the process's streams and arguments and
-// returns the exit code. SIGINT and SIGTERM cancel the run; cleanups still
-// run, and a second signal kills the process.
+// returns the exit code. SIGINT, SIGTERM and SIGHUP (the terminal went
+// away, e.g. a dropped ssh session or a closed tmux pane) cancel the run;
+// cleanups still run, and a second signal kills the process.
 func Main(all func() []probes.Probe) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	go func() {
 		<-ctx.Done()
@@ -125,7 +126,10 @@ func NewRootCommand(app App) *cobra.Command {
 		newProbesCommand(app),
 		newVersionCommand(app),
 		newCleanupCommand(app, cf),
+		newCaptureCommand(app, cf),
+		newTraceCommand(app, cf),
 		newAgentCommand(),
+		newRBACCommand(app),
 	)
 	return root
 }
