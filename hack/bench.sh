@@ -6,6 +6,7 @@
 #   check   `netsleuth check` of the read-only probes vs kubectl fetching the same objects
 #   dns     DNS latency measured by netsleuth vs dig against the same server (bench/dns)
 #   active  the default active suite on the lab: wall time and API calls (bench/active)
+#   capture the flow decoder on a generated 1M-packet pcap vs tcpdump and tshark (bench/capture)
 #   lab     warm lab bring-up and teardown (takes the lab down; not in the default set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,13 +49,13 @@ lab_bench() {
 }
 
 what=("$@")
-[ ${#what[@]} -gt 0 ] || what=(policy check dns active)
+[ ${#what[@]} -gt 0 ] || what=(policy check dns active capture)
 for w in "${what[@]}"; do
   echo "== $w"
   case $w in
     policy) bench/policy/run.sh ;;
     check) check_bench ;;
-    dns|active) if [ -x "bench/$w/run.sh" ]; then "bench/$w/run.sh"; else echo "bench/$w/run.sh: not written yet"; fi ;;
+    dns|active|capture) if [ -x "bench/$w/run.sh" ]; then "bench/$w/run.sh"; else echo "bench/$w/run.sh: not written yet"; fi ;;
     lab) lab_bench ;;
     *) echo "unknown benchmark $w" >&2; exit 2 ;;
   esac

@@ -19,7 +19,7 @@ unit() {
     echo "== go vet ($m)"; (cd "$m" && go vet ./...)
   done
   for m in "${modules[@]}"; do
-    echo "== go test ($m)"; (cd "$m" && go test -count=1 ./...)
+    echo "== go test -race ($m)"; (cd "$m" && go test -race -count=1 ./...)
   done
 }
 

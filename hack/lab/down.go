@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -265,12 +266,37 @@ func isOurs(line string) bool {
 	if f[0] != "-A" || len(f) < 2 {
 		return false
 	}
-	if hasOurPrefix(f[1]) || strings.Contains(line, guardComment) {
+	if hasOurPrefix(f[1]) || strings.Contains(line, guardComment) || namesLabNet(f) {
 		return true
 	}
 	for i := 2; i+1 < len(f); i++ {
 		if (f[i] == "-j" || f[i] == "-g") && hasOurPrefix(f[i+1]) {
 			return true
+		}
+	}
+	return false
+}
+
+// namesLabNet reports a rule whose -s or -d lies in the lab's address space:
+// the lab's own or one a test added (a netsleuth fix proven on the lab).
+// Nothing else on the machine uses these networks (up guards them).
+func namesLabNet(f []string) bool {
+	for i := 2; i+1 < len(f); i++ {
+		if f[i] != "-s" && f[i] != "-d" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f[i+1])
+		if err != nil {
+			a, aerr := netip.ParseAddr(f[i+1])
+			if aerr != nil {
+				continue
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		for _, lab := range []netip.Prefix{podCIDR, serviceCIDR, nodeNet, externalNet} {
+			if lab.Overlaps(p) && p.Bits() >= lab.Bits() {
+				return true
+			}
 		}
 	}
 	return false

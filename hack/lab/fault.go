@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -141,10 +142,20 @@ func (l *lab) restartKubelet(ctx context.Context, n node) error {
 	if err := l.writeKubeletConfig(n); err != nil {
 		return err
 	}
+	since := time.Now()
 	l.stop("kubelet-"+n.Name, 5*time.Second)
 	if err := l.start(l.kubeletProc(n)); err != nil {
 		return err
 	}
+	return l.waitKubelet(ctx, n, since)
+}
+
+// waitKubelet waits until the node's kubelet, restarted at since, serves
+// configz and has itself reported the node Ready, and every node is Ready.
+// A Ready condition from before since is the old kubelet's: a new kubelet
+// reports NotReady for its first seconds (runtime and network checks), so
+// trusting the old condition let tests start on a node about to go NotReady.
+func (l *lab) waitKubelet(ctx context.Context, n node, since time.Time) error {
 	cs, err := l.client()
 	if err != nil {
 		return err
@@ -155,6 +166,19 @@ func (l *lab) restartKubelet(ctx context.Context, n node) error {
 		_, err := cs.CoreV1().RESTClient().Get().AbsPath("/api/v1/nodes/" + n.Name + "/proxy/configz").DoRaw(ctx)
 		if err != nil {
 			return false, err
+		}
+		node, err := cs.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		fresh := time.Since(since) > 20*time.Second // a kubelet with nothing to report may not post at once
+		for _, c := range node.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue && !c.LastHeartbeatTime.Time.Before(since.Truncate(time.Second)) {
+				fresh = true
+			}
+		}
+		if !fresh {
+			return false, nil
 		}
 		return nodesReady(ctx, cs)
 	})

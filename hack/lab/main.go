@@ -32,7 +32,14 @@ verbs:
   faults        list the faults
   nodelocal on|off  run the NodeLocal DNS cache (169.254.20.10) on every node, kubelets pointed at it
   kubeconfig    print the path of the admin kubeconfig
+  synth SIZE    fill the running lab's API server with a synthetic cluster (small: 200 nodes,
+                6,000 pods; medium: 1,000 / 30,000; large: 2,000 nodes, 60,000 pods, 5,000
+                Services, 2,000 NetworkPolicies); NotReady nodes with no kubelet, pods that never
+                run, labelled netsleuth.lab/synthetic. 'synth off' (or down) removes them
   images        rebuild netsleuth and re-import every lab image into the nodes (lab stays up)
+  on NODE CMD   run the shell command CMD on NODE as root, as on a real node: in its network
+                namespace, KUBELET_CONFIG its kubelet config file, systemctl/journalctl mapped
+                onto the lab's kubelet and kube-proxy (how tests apply netsleuth's fixes)
 `
 
 func main() {
@@ -41,6 +48,9 @@ func main() {
 		os.Exit(2)
 	}
 	verb, args := os.Args[1], os.Args[2:]
+	if verb == "on" || verb == "service" {
+		os.Exit(nodeVerb(verb, args))
+	}
 	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
 	nodeName := fs.String("node", nodes[0].Name, "node for node-scoped faults")
 	set := fs.String("set", "", "kubelet-config fault: field=value (YAML value), e.g. makeIPTablesUtilChains=false")
@@ -67,6 +77,34 @@ func main() {
 		fmt.Fprintf(os.Stderr, "lab: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// nodeVerb runs the verbs whose arguments are not flags: 'on NODE CMD' and
+// the systemctl stand-in's 'service ACTION UNIT --node NODE'.
+func nodeVerb(verb string, args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	l, err := newLab()
+	if err == nil {
+		switch {
+		case verb == "on" && len(args) == 2:
+			err = l.on(ctx, args[0], args[1])
+		case verb == "service" && len(args) == 4 && args[2] == "--node":
+			err = l.service(ctx, args[0], args[1], args[3])
+		default:
+			err = usageError{"usage: on NODE 'COMMAND'"}
+		}
+	}
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "lab: %v\n", err)
+		return 2
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "lab: %v\n", err)
+		return 1
+	}
+	return 0
 }
 
 type usageError struct{ msg string }
@@ -101,6 +139,18 @@ func dispatch(ctx context.Context, verb string, rest []string, nodeName, set str
 		return nil
 	case "images":
 		return l.reimport(ctx)
+	case "synth":
+		if len(rest) != 1 {
+			return usageError{"synth takes small, medium, large or off"}
+		}
+		if rest[0] == "off" {
+			return l.unsynth(ctx)
+		}
+		z, err := parseSynthSize(rest[0])
+		if err != nil {
+			return err
+		}
+		return l.synth(ctx, z)
 	case "nodelocal":
 		switch {
 		case len(rest) == 1 && rest[0] == "on":

@@ -60,13 +60,16 @@ func (l *lab) up(ctx context.Context) error {
 	return nil
 }
 
-// preflight checks the tools the lab needs and installs Debian's packages for
-// the missing ones (CI starts from a fresh machine).
+// preflight checks the tools the lab and the tests need and installs
+// Debian's packages for the missing ones (CI starts from a fresh machine).
 func preflight(ctx context.Context) error {
 	need := map[string]string{
 		"containerd": "containerd", "runc": "runc", "etcd": "etcd-server", "iptables": "iptables",
 		"ip": "iproute2", "nsenter": "util-linux", "ctr": "containerd", "conntrack": "conntrack",
 		"busybox": "busybox-static", "ipset": "ipset",
+		// The peers tests and benchmarks compare netsleuth with, and tmux for
+		// the terminal tests.
+		"tcpdump": "tcpdump", "tshark": "tshark", "dig": "dnsutils", "tmux": "tmux",
 	}
 	var missing []string
 	for bin, pkg := range need {
@@ -225,7 +228,7 @@ func (l *lab) startControlPlane(ctx context.Context) error {
 	}
 	api := proc{Name: "kube-apiserver", Args: []string{l.kubeBin("kube-apiserver"),
 		"--etcd-servers=http://127.0.0.1:2379", "--bind-address=" + nodes[0].IP.String(), "--advertise-address=" + nodes[0].IP.String(),
-		"--secure-port=6443", "--service-cluster-ip-range=" + serviceCIDR.String(),
+		"--secure-port=6443", "--service-cluster-ip-range=" + serviceCIDR.String(), "--delete-collection-workers=8",
 		"--client-ca-file=" + pki("ca.crt"), "--tls-cert-file=" + pki("apiserver.crt"), "--tls-private-key-file=" + pki("apiserver.key"),
 		"--kubelet-client-certificate=" + pki("apiserver-kubelet-client.crt"), "--kubelet-client-key=" + pki("apiserver-kubelet-client.key"),
 		"--kubelet-certificate-authority=" + pki("ca.crt"), "--kubelet-preferred-address-types=InternalIP",
@@ -253,7 +256,10 @@ func (l *lab) startControlPlane(ctx context.Context) error {
 		"--allocate-node-cidrs", "--cluster-cidr=" + podCIDR.String(), "--node-cidr-mask-size=24",
 		"--service-cluster-ip-range=" + serviceCIDR.String(), "--cluster-signing-cert-file=" + pki("ca.crt"),
 		"--cluster-signing-key-file=" + pki("ca.key"), "--root-ca-file=" + pki("ca.crt"),
-		"--service-account-private-key-file=" + pki("sa.key"), "--use-service-account-credentials"}, common("controller-manager.kubeconfig")...)}
+		"--service-account-private-key-file=" + pki("sa.key"), "--use-service-account-credentials",
+		// The default 20 QPS would take minutes to make the EndpointSlices
+		// of a synthetic cluster's 5,000 Services.
+		"--kube-api-qps=200", "--kube-api-burst=400"}, common("controller-manager.kubeconfig")...)}
 	sched := proc{Name: "kube-scheduler", Args: append([]string{l.kubeBin("kube-scheduler")}, common("scheduler.kubeconfig")...)}
 	for _, p := range []proc{cm, sched} {
 		if err := l.start(p); err != nil {

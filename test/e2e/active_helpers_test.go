@@ -10,15 +10,17 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// preStartedAgents creates, in a test namespace, the pod-network agents a
-// run would create (same names), so a run with --agent-namespace reuses them.
-func preStartedAgents(t *testing.T) string {
+// preStartedAgents creates, in a test namespace, the pod-network agents run
+// runID would create (same names and labels), so a run with
+// --agent-namespace and --run-id runID reuses them (and deletes them).
+func preStartedAgents(t *testing.T, runID string) string {
 	t.Helper()
 	ns := namespace(t, nil)
 	for _, kind := range []string{"pod", "peer"} {
 		for _, node := range []string{"nsl-node1", "nsl-node2"} {
 			startPod(t, ns, &corev1.Pod{
-				ObjectMeta: metav1.ObjectMeta{Name: "netsleuth-" + kind + "-" + node},
+				ObjectMeta: metav1.ObjectMeta{Name: "netsleuth-" + kind + "-" + node + "-" + runID, Labels: map[string]string{
+					"app.kubernetes.io/managed-by": "netsleuth", runIDLabel: runID, "netsleuth.dev/agent": kind}},
 				Spec: corev1.PodSpec{
 					NodeName:                      node,
 					TerminationGracePeriodSeconds: ptr.To[int64](0),

@@ -3,9 +3,12 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
@@ -87,8 +91,14 @@ func TestForbiddenDegradesToErrorFindings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(after.Items) != len(before.Items) {
-		t.Errorf("namespaces went from %d to %d: a forbidden run created something", len(before.Items), len(after.Items))
+	had := map[string]bool{}
+	for _, n := range before.Items {
+		had[n.Name] = true
+	}
+	for _, n := range after.Items {
+		if !had[n.Name] {
+			t.Errorf("a forbidden run created namespace %s", n.Name)
+		}
 	}
 }
 
@@ -107,10 +117,25 @@ func TestBadInputAgainstLab(t *testing.T) {
 		"unknown probe":          {"check", "--kubeconfig", kubeconfig, "--probe", "nope"},
 		"bad output":             {"check", "--kubeconfig", kubeconfig, "-o", "xml"},
 		"negative timeout":       {"check", "--kubeconfig", kubeconfig, "--timeout", "-1s"},
+		// Bad probe inputs: refused from the probes' declared inputs before
+		// the API is asked, so no agent is started on any node.
+		"target not an IP":          {"check", "--kubeconfig", kubeconfig, "--probe", "external", "--target", "notanip!"},
+		"target octet out of range": {"check", "--kubeconfig", kubeconfig, "--probe", "external", "--target", "999.1.1.1"},
+		"negative max-pairs":        {"check", "--kubeconfig", kubeconfig, "--probe", "pod-to-pod", "--max-pairs", "-3"},
+		"unknown port profile":      {"check", "--kubeconfig", kubeconfig, "--probe", "node-ports", "--port-profile", "nope"},
+		"policy from not a pod":     {"check", "--kubeconfig", kubeconfig, "--probe", "policy", "--from", "bad", "--to", "default/x:80"},
+		"policy to port too big":    {"check", "--kubeconfig", kubeconfig, "--probe", "policy", "--from", "default/x", "--to", "c/d:99999"},
+		"service not ns/name":       {"check", "--kubeconfig", kubeconfig, "--probe", "pod-to-service", "--service", "web"},
+		"trace max-pairs":           {"trace", "default/x", "default/y:80", "--kubeconfig", kubeconfig, "--max-pairs", "-3"},
 	}
+	exclusive(t) // no other run may create agents while the watch below looks
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
+			created := watchManaged(t)
 			stdout, stderr, code := netsleuthCmd(t, args...)
+			if got := created(); len(got) > 0 {
+				t.Errorf("a usage error created %s", strings.Join(got, ", "))
+			}
 			if code != 2 {
 				t.Errorf("exit %d, want 2; stderr %q", code, stderr)
 			}
@@ -121,5 +146,63 @@ func TestBadInputAgainstLab(t *testing.T) {
 				t.Errorf("stdout should be empty on a config error, got %q", stdout)
 			}
 		})
+	}
+}
+
+// watchManaged watches the namespaces and pods netsleuth labels from now on;
+// the function it returns stops the watch and lists what was added.
+func watchManaged(t *testing.T) func() []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	opts := metav1.ListOptions{LabelSelector: managedSel}
+	nsl, err := kube.CoreV1().Namespaces().List(ctx, opts)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	pl, err := kube.CoreV1().Pods("").List(ctx, opts)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	nsw, err := kube.CoreV1().Namespaces().Watch(ctx, metav1.ListOptions{LabelSelector: managedSel, ResourceVersion: nsl.ResourceVersion})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	pw, err := kube.CoreV1().Pods("").Watch(ctx, metav1.ListOptions{LabelSelector: managedSel, ResourceVersion: pl.ResourceVersion})
+	if err != nil {
+		nsw.Stop()
+		cancel()
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var added []string
+	var wg sync.WaitGroup
+	for _, w := range []watch.Interface{nsw, pw} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ev := range w.ResultChan() {
+				if ev.Type != watch.Added {
+					continue
+				}
+				if o, ok := ev.Object.(metav1.Object); ok {
+					mu.Lock()
+					added = append(added, fmt.Sprintf("%T %s/%s", ev.Object, o.GetNamespace(), o.GetName()))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	return func() []string {
+		time.Sleep(2 * time.Second) // let a create that raced the exit arrive
+		nsw.Stop()
+		pw.Stop()
+		wg.Wait()
+		cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		return added
 	}
 }

@@ -34,11 +34,11 @@ func TestDNSHealthy(t *testing.T) {
 	if code != 0 {
 		t.Errorf("exit %d on healthy DNS, want 0", code)
 	}
-	find(t, r, want{id: "dns.endpoints", status: "pass", subject: "Service/kube-system/kube-dns"})
+	find(t, r, want{id: "services.ok", status: "pass", subject: "Service/kube-system/kube-dns"})
 	find(t, r, want{id: "dns.upstream", status: "pass", subject: "ConfigMap/kube-system/coredns"})
 	find(t, r, want{id: "dns.live-upstream", status: "pass", subject: "DNSServer/10.250.0.53"})
 	for _, node := range []string{"Node/nsl-node1", "Node/nsl-node2"} {
-		find(t, r, want{id: "dns.cluster-dns", status: "pass", subject: node})
+		find(t, r, want{id: "kubelet.cluster-dns", status: "pass", subject: node})
 		find(t, r, want{id: "dns.live-kube-dns", status: "pass", subject: node})
 		f := find(t, r, want{id: "dns.live-resolution", status: "pass", subject: node})
 		if !strings.Contains(strings.Join(f.Evidence, "\n"), "ndots:5") {
@@ -48,42 +48,6 @@ func TestDNSHealthy(t *testing.T) {
 	if n := countID(r, "dns.live-coredns-pod", "pass"); n != 2 {
 		t.Errorf("want both CoreDNS pods answering from every node, got %d pass findings", n)
 	}
-}
-
-// TestDNSCoreDNSZero: CoreDNS scaled to 0 is named as the broken hop, with
-// the scale-up fix, and the live queries confirm it from every node.
-func TestDNSCoreDNSZero(t *testing.T) {
-	withFault(t, "coredns-zero")
-	r, code := dnsCheck(t)
-	if code != 1 {
-		t.Errorf("exit %d, want 1", code)
-	}
-	find(t, r, want{id: "dns.no-ready-endpoints", status: "fail", subject: "Service/kube-system/kube-dns",
-		rootCause: `CoreDNS has 0 ready endpoints: no pod`, fix: "kubectl -n kube-system scale deployment coredns --replicas=2"})
-	for _, node := range []string{"Node/nsl-node1", "Node/nsl-node2"} {
-		find(t, r, want{id: "dns.live-kube-dns", status: "fail", subject: node, rootCause: `no CoreDNS pod exists`})
-		find(t, r, want{id: "dns.live-resolution-failed", status: "fail", subject: node})
-	}
-}
-
-// TestDNSClusterDNSUnusedIP: a kubelet handing pods an address no DNS
-// service has is named, with the address and the node, by the kubelet audit,
-// the dns configuration check and the live walk from a pod on that node.
-func TestDNSClusterDNSUnusedIP(t *testing.T) {
-	withFault(t, "kubelet-config", "--node", "nsl-node2", "--set", "clusterDNS=[10.96.0.99]")
-	r, code := dnsCheck(t, "--probe", "kubelet")
-	if code != 1 {
-		t.Errorf("exit %d, want 1", code)
-	}
-	f := find(t, r, want{id: "dns.cluster-dns-mismatch", status: "fail", subject: "Node/nsl-node2",
-		rootCause: `nameserver 10\.96\.0\.99`, fix: "clusterDNS: [10.96.0.10]"})
-	if f.Title != "kubelet clusterDNS 10.96.0.99 on nsl-node2 matches no DNS service" {
-		t.Errorf("title %q", f.Title)
-	}
-	find(t, r, want{id: "kubelet.cluster-dns", status: "fail", subject: "Node/nsl-node2", rootCause: `nsl-node2 writes nameserver 10\.96\.0\.99`})
-	find(t, r, want{id: "dns.live-resolution-failed", status: "fail", subject: "Node/nsl-node2", rootCause: `nameserver 10\.96\.0\.99`})
-	find(t, r, want{id: "dns.cluster-dns", status: "pass", subject: "Node/nsl-node1"})
-	find(t, r, want{id: "dns.live-resolution", status: "pass", subject: "Node/nsl-node1"})
 }
 
 // TestDNSEgressPolicyBlocksUDP53: an egress policy that admits only tcp/53
@@ -109,13 +73,21 @@ func TestDNSEgressPolicyBlocksUDP53(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	f := find(t, r, want{id: "dns.policy-blocks-dns", status: "fail", rootCause: ns + `/dns-tcp-only isolate egress of pods in ` + ns, fix: "port: 53"})
+	blocks := want{id: "policy.blocks-dns", status: "fail", rootCause: ns + `/dns-tcp-only isolate egress of pods in ` + ns, fix: "port: 53"}
+	f := find(t, r, blocks)
 	if f.Subject == nil || f.Subject.Namespace != ns || !strings.Contains(f.Subject.Name, "dns-tcp-only") {
 		t.Errorf("subject %+v does not name the policy", f.Subject)
 	}
 	if !fixMentions(f, "protocol: UDP") {
 		t.Errorf("the fix does not admit udp/53: %+v", f.Fixes)
 	}
+	// The fix is a policy admitting DNS: applied, the lint passes and the
+	// pod's own lookups work again.
+	proveFix(t, r, blocks, func() *model.Report { r, _ := dnsCheck(t, "-n", ns); return r })
+	eventually(t, 20*time.Second, "lookups from the namespace work again", func() (bool, string) {
+		out, err := execIn(ctxT(t, 10*time.Second), ns, "app", "timeout", "3", "nslookup", "kubernetes.default.svc.cluster.local")
+		return err == nil && strings.Contains(out, "10.96.0.1"), out
+	})
 }
 
 // TestDNSNodeLocal: with the lab's NodeLocal DNS cache the cache is checked on
@@ -131,7 +103,7 @@ func TestDNSNodeLocal(t *testing.T) {
 	find(t, r, want{id: "dns.nodelocal", status: "pass", subject: "DaemonSet/kube-system/node-local-dns"})
 	for _, node := range []string{"nsl-node1", "nsl-node2"} {
 		find(t, r, want{id: "dns.nodelocal-ready", status: "pass", subject: "Node/" + node})
-		f := find(t, r, want{id: "dns.cluster-dns", status: "pass", subject: "Node/" + node})
+		f := find(t, r, want{id: "kubelet.cluster-dns", status: "pass", subject: "Node/" + node})
 		if !strings.Contains(f.Title, "169.254.20.10 is the NodeLocal DNS cache address") {
 			t.Errorf("%s: %q", node, f.Title)
 		}
@@ -146,21 +118,32 @@ func TestDNSNodeLocal(t *testing.T) {
 	}
 	err := wait.PollUntilContextCancel(ctx, time.Second, true, func(ctx context.Context) (bool, error) {
 		pods, err := kube.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{LabelSelector: "k8s-app=node-local-dns", FieldSelector: "spec.nodeName=nsl-node2"})
-		return err == nil && len(pods.Items) == 0, nil
+		if err != nil || len(pods.Items) > 0 {
+			return false, nil
+		}
+		// The new template replaces nsl-node1's pod too: wait until it is
+		// Ready again, or the run would see it Pending.
+		ds, err := kube.AppsV1().DaemonSets("kube-system").Get(ctx, "node-local-dns", metav1.GetOptions{})
+		st := ds.Status
+		return err == nil && st.ObservedGeneration >= ds.Generation && st.DesiredNumberScheduled == 1 &&
+			st.UpdatedNumberScheduled == 1 && st.NumberReady == 1 && st.NumberUnavailable == 0, nil
 	})
 	if err != nil {
-		t.Fatalf("node-local-dns pod on nsl-node2 did not go away: %v", err)
+		t.Fatalf("node-local-dns did not settle on nsl-node1 alone: %v", err)
 	}
 	r, code = dnsCheck(t)
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	find(t, r, want{id: "dns.nodelocal-not-ready", status: "fail", subject: "Node/nsl-node2",
-		rootCause: `nsl-node2 points pods at the NodeLocal DNS cache \(169\.254\.20\.10\) but no node-local-dns pod runs on it`, fix: "describe daemonset node-local-dns"})
-	find(t, r, want{id: "dns.live-node-local", status: "fail", subject: "Node/nsl-node2", rootCause: `Nothing answers on 169\.254\.20\.10 from pods on nsl-node2`})
-	find(t, r, want{id: "dns.live-resolution-failed", status: "fail", subject: "Node/nsl-node2"})
+	missing := want{id: "dns.nodelocal-not-ready", status: "fail", subject: "Node/nsl-node2",
+		rootCause: `nsl-node2 points pods at the NodeLocal DNS cache \(169\.254\.20\.10\) but the node-local-dns DaemonSet's nodeSelector \(kubernetes.io/hostname=nsl-node1\) excludes it`,
+		fix:       `"nodeSelector":{"kubernetes.io/hostname":null}`}
+	c := find(t, r, missing)
+	symptomOf(t, r, c, "dns.live-node-local")
+	symptomOf(t, r, c, "dns.live-resolution-failed")
 	find(t, r, want{id: "dns.nodelocal-ready", status: "pass", subject: "Node/nsl-node1"})
 	find(t, r, want{id: "dns.live-node-local", status: "pass", subject: "Node/nsl-node1"})
+	proveFix(t, r, missing, func() *model.Report { r, _ := dnsCheck(t); return r })
 }
 
 func countID(r *model.Report, id, status string) int {

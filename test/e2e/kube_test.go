@@ -120,3 +120,17 @@ func eventually(t *testing.T, d time.Duration, what string, check func() (bool, 
 }
 
 func url(ip string, port int) string { return fmt.Sprintf("http://%s:%d/", ip, port) }
+
+// podCIDR is the pod range the controller-manager gave node (the lab's nodes
+// register in either order, so nsl-node1 may hold 10.244.0.0/24 or .1.0/24).
+func podCIDR(t *testing.T, node string) string {
+	t.Helper()
+	n, err := kube.CoreV1().Nodes().Get(ctxT(t, 10*time.Second), node, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Spec.PodCIDR == "" {
+		t.Fatalf("node %s has no pod CIDR", node)
+	}
+	return n.Spec.PodCIDR
+}

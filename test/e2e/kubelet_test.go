@@ -12,7 +12,7 @@ import (
 // kubeletChecks are the checks of assets/kubelet-checks.yaml the lab's
 // kubelets must pass.
 var kubeletChecks = []string{"make-iptables-util-chains", "anonymous-auth", "authorization-mode", "read-only-port",
-	"cgroup-driver", "cluster-dns", "cluster-domain", "max-pods"}
+	"cgroup-driver", "cluster-dns", "cluster-domain"}
 
 // TestKubeletHealthy: every check passes on both lab kubelets, read through
 // configz with no node login.
@@ -43,8 +43,9 @@ func TestKubeletMakeIPTablesUtilChainsOff(t *testing.T) {
 	}
 	f := find(t, r, want{id: "kubelet.make-iptables-util-chains", status: "fail", subject: "Node/nsl-node2",
 		rootCause: `nsl-node2 runs with makeIPTablesUtilChains=false`, fix: "--make-iptables-util-chains=true"})
-	if len(f.Fixes) != 3 {
-		t.Fatalf("want the seed's three remediation methods, got %d fixes", len(f.Fixes))
+	// The generated edit and its configz check come first, then the seed's three methods.
+	if len(f.Fixes) != 5 || f.Fixes[0].Node != "nsl-node2" {
+		t.Fatalf("want the generated edit on nsl-node2 and the seed's three remediation methods, got %+v", f.Fixes)
 	}
 	for _, s := range []string{"10-kubelet-args.conf", "systemctl daemon-reload", "/api/v1/nodes/nsl-node2/proxy/configz", "NODE_NAME=nsl-node2"} {
 		if !fixMentions(f, s) {

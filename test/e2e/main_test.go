@@ -3,7 +3,9 @@
 // Package e2e tests netsleuth and its lab on a real local cluster: real
 // apiserver, kubelet, containerd, bridge CNI, kube-proxy and CoreDNS, brought
 // up by hack/lab. Run it with `make test` (or `hack/test.sh e2e`); with
-// NETSLEUTH_E2E_KEEP=1 the lab stays up afterwards for the next run.
+// NETSLEUTH_E2E_KEEP=1 the lab stays up afterwards for the next run, and
+// with NETSLEUTH_E2E_KUBECONFIG=<lab kubeconfig> the suite runs against a
+// lab that is already up and leaves it up.
 package e2e
 
 import (
@@ -54,10 +56,17 @@ func run(m *testing.M) int {
 			return fail(fmt.Errorf("build %s: %w", pkg, err))
 		}
 	}
-	if out, err := labCmd("up"); err != nil {
-		return fail(fmt.Errorf("lab up: %w\n%s", err, out))
+	// NETSLEUTH_E2E_KUBECONFIG points at a lab someone else brought up (one
+	// shared by several worktrees): the suite uses it as it is, and neither
+	// brings it up nor tears it down.
+	shared := os.Getenv("NETSLEUTH_E2E_KUBECONFIG")
+	kubeconfig = shared
+	if shared == "" {
+		if out, err := labCmd("up"); err != nil {
+			return fail(fmt.Errorf("lab up: %w\n%s", err, out))
+		}
+		kubeconfig = filepath.Join(repoRoot, ".lab", "kubeconfig")
 	}
-	kubeconfig = filepath.Join(repoRoot, ".lab", "kubeconfig")
 	if restConfig, err = clientcmd.BuildConfigFromFlags("", kubeconfig); err != nil {
 		return fail(err)
 	}
@@ -65,6 +74,16 @@ func run(m *testing.M) int {
 		return fail(err)
 	}
 	code := m.Run()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := namespacesGone(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: FAIL: %v\n", err)
+		code = 1
+	}
+	if shared != "" {
+		fmt.Fprintln(os.Stderr, "e2e: NETSLEUTH_E2E_KUBECONFIG: the shared lab is left as it was")
+		return code
+	}
 	if os.Getenv("NETSLEUTH_E2E_KEEP") == "1" {
 		fmt.Fprintln(os.Stderr, "e2e: NETSLEUTH_E2E_KEEP=1: leaving the lab up")
 		return code

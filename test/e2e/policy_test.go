@@ -112,6 +112,11 @@ func TestPolicyNotEnforced(t *testing.T) {
 		fix:       "kube-network-policies"})
 	hasEvidence(t, f, `^static verdict: denied$`)
 	hasEvidence(t, f, `^live: TCP connect .*: ok, same answer on \d+ attempts`)
+	// Its fix is not applied here: it is "install or repair a CNI that
+	// enforces NetworkPolicy", and which one (Calico, Cilium,
+	// kube-network-policies) is the cluster owner's choice, not a command
+	// netsleuth can know. The lab's stand-in enforcer is restored by unfault.
+	t.Logf("fix of %s needs a person's choice of CNI, not applied: %s", f.Key, f.Fixes[0].Description)
 }
 
 // TestPolicyBlocksDNS: an egress policy without a DNS rule is named by the lint.

@@ -1,0 +1,214 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// captureOut is the JSON `netsleuth capture -o json` prints.
+type captureOut struct {
+	Iface string `json:"iface"`
+	Flows []struct {
+		Proto      string   `json:"proto"`
+		Client     string   `json:"client"`
+		Server     string   `json:"server"`
+		PacketsOut int      `json:"packetsOut"`
+		PacketsIn  int      `json:"packetsIn"`
+		Verdicts   []string `json:"verdicts"`
+		Sentences  []string `json:"sentences"`
+	} `json:"flows"`
+}
+
+// captureWhile runs `netsleuth capture` on pod and, once the capture agent
+// has had time to start, traffic from the pod with cmd (a shell loop), and
+// returns the decoded JSON and the exit code.
+func captureWhile(t *testing.T, ns, pod string, args []string, traffic string) (captureOut, int, string) {
+	t.Helper()
+	base := append(append([]string{"capture", "--kubeconfig", kubeconfig, "-o", "json", "--pod", ns + "/" + pod}, agentFlags...), args...)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(4 * time.Second)
+		_, _ = execIn(ctxT(t, 30*time.Second), ns, pod, "sh", "-c", traffic)
+	}()
+	stdout, stderr, code := netsleuthCmd(t, base...)
+	<-done
+	var out captureOut
+	if code != 2 {
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+			t.Fatalf("capture printed no JSON (exit %d): %v\n%s\n%s", code, err, stdout, stderr)
+		}
+	}
+	assertNothingLeft(t)
+	return out, code, stderr
+}
+
+// flowWith returns the first flow to server whose first verdict is verdict.
+func flowWith(out captureOut, server, verdict string) (int, bool) {
+	for i, f := range out.Flows {
+		if f.Server == server && len(f.Verdicts) > 0 && f.Verdicts[0] == verdict {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// TestCaptureFlows: a pod's own traffic captured at its veth and classified
+// as people would say it: answered both ways to the external host, refused
+// by a closed port, unanswered where a NetworkPolicy drops it. The pcap it
+// writes opens in tshark.
+func TestCaptureFlows(t *testing.T) {
+	ns, a, _, c := labPods(t)
+	pcap := filepath.Join(t.TempDir(), "a.pcap")
+	loop := func(cmd string) string { return "for i in 1 2 3 4; do " + cmd + "; sleep 0.5; done" }
+
+	out, code, stderr := captureWhile(t, ns, "a", []string{"--peer", "192.168.2.10:80", "--duration", "10s", "-w", pcap},
+		loop("timeout 2 wget -q -O /dev/null http://192.168.2.10/"))
+	i, ok := flowWith(out, "192.168.2.10:80", "tcp-established")
+	if code != 0 || !ok || out.Flows[i].PacketsIn == 0 || out.Flows[i].PacketsOut == 0 {
+		t.Fatalf("want the pod's HTTP to 192.168.2.10 both ways, exit 0; got exit %d %+v\n%s", code, out, stderr)
+	}
+	if !strings.Contains(stderr, "privileged node agent") {
+		t.Errorf("the privileged agent was not announced: %s", stderr)
+	}
+	ts, err := exec.Command("tshark", "-n", "-r", pcap, "-Y", "tcp.flags.syn==1 && tcp.flags.ack==1 && ip.src==192.168.2.10").Output()
+	if err != nil || !strings.Contains(string(ts), "192.168.2.10") {
+		t.Errorf("tshark does not show the SYN-ACKs in %s: %v\n%s", pcap, err, ts)
+	}
+
+	closed := c.Status.PodIP + ":81"
+	out, code, _ = captureWhile(t, ns, "a", []string{"--peer", closed, "--duration", "8s"}, loop("timeout 2 wget -q -O /dev/null http://"+closed+"/"))
+	if _, ok := flowWith(out, closed, "tcp-refused"); !ok || code != 1 {
+		t.Errorf("want a refused connection to %s (exit 1), got exit %d %+v", closed, code, out)
+	}
+
+	// The lab's enforcer drops what c's ingress policy does not admit.
+	deny := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "deny-c"},
+		Spec: networkingv1.NetworkPolicySpec{PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "c"}},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}}}
+	if _, err := kube.NetworkingV1().NetworkPolicies(ns).Create(ctxT(t, 10*time.Second), deny, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the policy drops a → c", func() (bool, string) {
+		ok, out := reach(t, ns, "a", url(c.Status.PodIP, 8080))
+		return !ok, out
+	})
+	dropped := c.Status.PodIP + ":8080"
+	out, code, _ = captureWhile(t, ns, "a", []string{"--peer", dropped, "--duration", "8s"}, loop("timeout 2 wget -q -O /dev/null http://"+dropped+"/"))
+	if _, ok := flowWith(out, dropped, "tcp-no-reply"); !ok || code != 1 {
+		t.Errorf("want SYN with no reply to %s (exit 1), got exit %d %+v", dropped, code, out)
+	}
+	_ = a
+}
+
+// TestCaptureProvesMissingSNAT: with the node's MASQUERADE rule gone, the
+// external probe's finding carries what its capture of the retry saw at the
+// uplink: the pod's own address leaving the node, and nothing coming back;
+// the saved pcap shows it in tshark.
+func TestCaptureProvesMissingSNAT(t *testing.T) {
+	withFault(t, "snat", "--node", "nsl-node1")
+	dir := t.TempDir()
+	r, _ := active(t, "--probe", "external", "--target", extTarget, "--capture-dir", dir)
+	f := find(t, r, want{id: "external.pod-unreachable", status: "fail", subject: extSubject})
+	ev := strings.Join(f.Evidence, "\n")
+	for _, s := range []string{"uplink", "source not translated", "SYN with no reply", "pcap saved to"} {
+		if !strings.Contains(ev, s) {
+			t.Errorf("the finding's capture evidence lacks %q:\n%s", s, ev)
+		}
+	}
+	pcaps, _ := filepath.Glob(filepath.Join(dir, "*-external-nsl-node1-*.pcap"))
+	if len(pcaps) < 2 {
+		t.Fatalf("want the veth and uplink pcaps in %s, got %v", dir, pcaps)
+	}
+	shown, cidr := false, podCIDR(t, "nsl-node1")
+	for _, p := range pcaps {
+		out, err := exec.Command("tshark", "-n", "-r", p, "-Y", "ip.src=="+cidr+" && ip.dst==192.168.2.10 && tcp.flags.syn==1").Output()
+		shown = shown || (err == nil && strings.Contains(string(out), "192.168.2.10"))
+	}
+	if !shown {
+		t.Errorf("no saved pcap shows the pod-sourced SYNs to 192.168.2.10 in tshark: %v", pcaps)
+	}
+}
+
+// TestCaptureDNSToZeroCoreDNS: a query to the kube-dns ClusterIP with
+// CoreDNS at zero, captured at the agent's veth, is named for what the
+// packets show.
+func TestCaptureDNSToZeroCoreDNS(t *testing.T) {
+	withFault(t, "coredns-zero")
+	r, _ := dnsCheck(t)
+	f := find(t, r, want{id: "dns.live-kube-dns", status: "fail", subject: "Node/nsl-node1"})
+	ev := strings.Join(f.Evidence, "\n")
+	if !strings.Contains(ev, "capture on node nsl-node1, pod veth") {
+		t.Fatalf("no capture evidence:\n%s", ev)
+	}
+	// kube-proxy answers a Service without endpoints with an ICMP port
+	// unreachable; without it the query goes unanswered: either is what a
+	// person sees, and the capture must name one of them.
+	if !strings.Contains(ev, "DNS query with no answer") && !strings.Contains(ev, "unreachable") {
+		t.Errorf("the capture names neither an unanswered query nor an ICMP unreachable:\n%s", ev)
+	}
+}
+
+// TestCaptureInterrupted: SIGINT during a capture stops it, and leaves no
+// agent in the cluster and no capture process on the node.
+func TestCaptureInterrupted(t *testing.T) {
+	ns, _, _, _ := labPods(t)
+	cmd := exec.Command(netsleuth, append([]string{"capture", "--kubeconfig", kubeconfig, "--pod", ns + "/a", "--duration", "60s"}, agentFlags...)...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 45*time.Second, "the capture agent runs", func() (bool, string) {
+		out, _ := exec.Command("pgrep", "-f", "netsleuth agent capture").Output()
+		return len(bytes.TrimSpace(out)) > 0, errb.String()
+	})
+	_ = cmd.Process.Signal(syscall.SIGINT)
+	werr := make(chan error, 1)
+	go func() { werr <- cmd.Wait() }()
+	select {
+	case <-werr:
+	case <-time.After(60 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("capture did not end within 60s of SIGINT")
+	}
+	assertNothingLeft(t)
+	eventually(t, 30*time.Second, "no capture process is left on the nodes", func() (bool, string) {
+		out, _ := exec.Command("pgrep", "-af", "netsleuth agent capture").Output()
+		return len(bytes.TrimSpace(out)) == 0, string(out)
+	})
+}
+
+// TestCaptureBadInput: an unknown pod, an interface the node does not have
+// and an unparseable peer are one sentence each and exit 2, and leave
+// nothing behind.
+func TestCaptureBadInput(t *testing.T) {
+	ns, _, _, _ := labPods(t)
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--pod", ns + "/nope"}, "pod " + ns + "/nope not found"},
+		{[]string{"--pod", ns + "/a", "--iface", "nsl-none0", "--duration", "2s"}, `no network interface "nsl-none0"`},
+		{[]string{"--pod", ns + "/a", "--peer", "10.244.x.1"}, `--peer "10.244.x.1" is not an IP`},
+	}
+	for _, tc := range cases {
+		stdout, stderr, code := netsleuthCmd(t, append(append([]string{"capture", "--kubeconfig", kubeconfig}, agentFlags...), tc.args...)...)
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if code != 2 || !strings.Contains(lines[len(lines)-1], tc.want) || stdout != "" {
+			t.Errorf("capture %v: exit %d, stderr %q, stdout %q; want exit 2 and %q", tc.args, code, stderr, stdout, tc.want)
+		}
+		assertNothingLeft(t)
+	}
+}
