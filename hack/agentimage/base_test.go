@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -128,7 +129,7 @@ func layerFiles(t *testing.T, open func() (io.ReadCloser, error)) map[string]str
 }
 
 // serve-base serves the pinned base on loopback, pullable by digest, and
-// stops on its own once nobody pulled for the idle time.
+// stops on its own once its owner (the GoReleaser run) is gone.
 func TestServeBase(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -147,10 +148,15 @@ func TestServeBase(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	owner := exec.Command("sleep", "60")
+	if err := owner.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Process.Kill()
 	pulled := make(chan error, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- serveBase(ctx, ref, idx, serveOptions{Idle: 2 * time.Second, Max: time.Minute}, func() {
+		done <- serveBase(ctx, ref, idx, serveOptions{Owner: owner.Process.Pid, Max: time.Minute}, func() {
 			got, err := remote.Index(ref, remote.WithContext(ctx))
 			if err != nil {
 				pulled <- err
@@ -168,11 +174,18 @@ func TestServeBase(t *testing.T) {
 	}
 	select {
 	case err := <-done:
+		t.Fatalf("serve-base stopped while its owner lives: %v", err)
+	case <-time.After(2 * time.Second):
+	}
+	_ = owner.Process.Kill()
+	_ = owner.Wait()
+	select {
+	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
 		}
 	case <-ctx.Done():
-		t.Fatal("serve-base did not stop after 2s without a pull")
+		t.Fatal("serve-base did not stop after its owner was gone")
 	}
 }
 

@@ -4,9 +4,10 @@
 //
 //	agentimage digest
 //	    print the base's digest (what .goreleaser.yaml's base_image pins)
-//	agentimage serve-base [-detach] [-idle 5m] [-max 1h]
+//	agentimage serve-base [-detach] [-owner PID] [-max 6h]
 //	    serve the base on the loopback registry base_image names, for
-//	    GoReleaser's kos (a before hook runs it with -detach)
+//	    GoReleaser's kos (a before hook runs it with -detach: it serves until
+//	    that GoReleaser run ends)
 //	agentimage build -tag REF -out FILE [-platform linux/ARCH] [-version V]
 //	    build the image with ko for one platform into a docker-archive
 //	    (the lab imports it into its nodes' containerd)
@@ -37,7 +38,7 @@ func main() {
 }
 
 func usage() error {
-	return fmt.Errorf("usage: agentimage digest | serve-base [-detach] [-idle D] [-max D] | build -tag REF -out FILE [-platform linux/ARCH] [-version V]")
+	return fmt.Errorf("usage: agentimage digest | serve-base [-detach] [-owner PID] [-max D] | build -tag REF -out FILE [-platform linux/ARCH] [-version V]")
 }
 
 func run(ctx context.Context, args []string) error {
@@ -76,8 +77,8 @@ func runServe(ctx context.Context, repo string, args []string) error {
 	fs := flag.NewFlagSet("serve-base", flag.ContinueOnError)
 	detached := fs.Bool("detach", false, "serve in the background and return once the base can be pulled")
 	var o serveOptions
-	fs.DurationVar(&o.Idle, "idle", 5*time.Minute, "stop this long after the last pull")
-	fs.DurationVar(&o.Max, "max", time.Hour, "stop this long after starting, pulled or not")
+	fs.IntVar(&o.Owner, "owner", 0, "stop once process `pid` is gone (-detach passes the process that ran it)")
+	fs.DurationVar(&o.Max, "max", 6*time.Hour, "stop this long after starting in any case")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -86,7 +87,7 @@ func runServe(ctx context.Context, repo string, args []string) error {
 		return err
 	}
 	if *detached {
-		return detach(ctx, base, []string{"serve-base", "-idle", o.Idle.String(), "-max", o.Max.String()}, defaultLogPath())
+		return detach(ctx, base, []string{"serve-base", "-max", o.Max.String()}, defaultLogPath())
 	}
 	idx, err := baseIndex()
 	if err != nil {

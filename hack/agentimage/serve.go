@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync/atomic"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,8 +26,8 @@ import (
 // serveOptions bound the loopback registry's life: it is a helper for one
 // GoReleaser run, so it stops by itself.
 type serveOptions struct {
-	Idle time.Duration // after the last request, once the base was pulled
-	Max  time.Duration // in all (GoReleaser builds every binary before kos pulls the base)
+	Owner int           // stop once this process (the GoReleaser run) is gone; 0: none
+	Max   time.Duration // in all, owner or not
 }
 
 // checkLoopback refuses a base reference whose registry is not on this
@@ -57,17 +59,10 @@ func serveBase(ctx context.Context, ref name.Digest, idx v1.ImageIndex, o serveO
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("serve the base at %s: %w (is another serve-base, for another base, still running? it stops %s after its last request)", addr, err, o.Idle)
+		return fmt.Errorf("serve the base at %s: %w (is another serve-base, for another base, still running? it stops when its GoReleaser run ends)", addr, err)
 	}
-	var last atomic.Int64 // of the last pull (a GET; readiness checks are HEADs), 0 before
-	var isReady atomic.Bool
 	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isReady.Load() && r.Method == http.MethodGet {
-			last.Store(time.Now().UnixNano())
-		}
-		reg.ServeHTTP(w, r)
-	})}
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: reg}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	defer srv.Close()
@@ -77,7 +72,6 @@ func serveBase(ctx context.Context, ref name.Digest, idx v1.ImageIndex, o serveO
 	if !serving(ctx, ref) {
 		return fmt.Errorf("the base pushed to %s does not have the pinned digest %s: update base_image in %s to the digest `agentimage digest` prints", addr, ref.DigestStr(), configFile)
 	}
-	isReady.Store(true)
 	ready()
 	deadline := time.NewTimer(o.Max)
 	defer deadline.Stop()
@@ -93,17 +87,41 @@ func serveBase(ctx context.Context, ref name.Digest, idx v1.ImageIndex, o serveO
 			log.Printf("serve-base: stopping after %s in all", o.Max)
 			return nil
 		case <-tick.C:
-			if l := last.Load(); l != 0 && time.Since(time.Unix(0, l)) > o.Idle {
-				log.Printf("serve-base: stopping, no request for %s", o.Idle)
+			if o.Owner != 0 && !alive(o.Owner) {
+				log.Printf("serve-base: stopping, process %d (the GoReleaser run) is gone", o.Owner)
 				return nil
 			}
 		}
 	}
 }
 
+// alive reports whether process pid exists.
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// hookOwner is the process that ran this program, skipping the go command
+// of a `go run`: for a GoReleaser before hook, the GoReleaser run.
+func hookOwner() int {
+	pid := os.Getppid()
+	if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "go" {
+		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+			// pid (comm) state ppid ...; comm may hold spaces, so cut after ")".
+			if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 1 {
+				if ppid, err := strconv.Atoi(f[1]); err == nil {
+					return ppid
+				}
+			}
+		}
+	}
+	return pid
+}
+
 // detach starts this program again as `serve-base` in a session of its own,
 // its output in logPath, and returns once the base can be pulled: a GoReleaser
-// hook returns while the registry keeps serving the run.
+// hook returns while the registry keeps serving the run, and stops when the
+// run (hookOwner) ends.
 func detach(ctx context.Context, ref name.Digest, args []string, logPath string) error {
 	if serving(ctx, ref) {
 		fmt.Printf("serve-base: %s is already served\n", ref)
@@ -118,7 +136,7 @@ func detach(ctx context.Context, ref name.Digest, args []string, logPath string)
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command(self, args...)
+	cmd := exec.Command(self, append(args, "-owner", strconv.Itoa(hookOwner()))...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
