@@ -259,7 +259,7 @@ func (m *Manager) Stream(ctx context.Context, a probes.Agent, verb string, stdin
 		return fmt.Errorf("agent on node %s is not running", a.Node)
 	}
 	r := m.kube.CoreV1().RESTClient().Post().Resource("pods").Namespace(a.Namespace).Name(a.Pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: m.containerFor(a), Command: []string{"/netsleuth", "agent", verb},
+		VersionedParams(&corev1.PodExecOptions{Container: m.containerFor(a), Command: []string{Binary, "agent", verb},
 			Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
 	ex, err := remotecommand.NewSPDYExecutor(m.rest, "POST", r.URL())
 	if err != nil {
@@ -299,7 +299,7 @@ func (m *Manager) Exec(ctx context.Context, a probes.Agent, req ops.Request) (op
 		return resp, err
 	}
 	r := m.kube.CoreV1().RESTClient().Post().Resource("pods").Namespace(a.Namespace).Name(a.Pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: m.containerFor(a), Command: []string{"/netsleuth", "agent", "exec"},
+		VersionedParams(&corev1.PodExecOptions{Container: m.containerFor(a), Command: []string{Binary, "agent", "exec"},
 			Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
 	ex, err := remotecommand.NewSPDYExecutor(m.rest, "POST", r.URL())
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // Route is one IPv4 route from /proc/net/route.
@@ -193,7 +192,11 @@ func runIPTablesSave(ctx context.Context, o Op, hostRoot string) Result {
 	cmd.Path, cmd.Args = bin, args
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: hostRoot}
+	attr, err := chrootAttr(hostRoot)
+	if err != nil {
+		return fail(r, err)
+	}
+	cmd.SysProcAttr = attr
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
