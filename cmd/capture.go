@@ -345,6 +345,6 @@ func (o *CaptureOptions) live(ctx context.Context, pcap *syncBuffer, title, ifac
 			return flowtable.RowsFromTable(t, cctx, o.Write)
 		}})
 	if err != nil && ctx.Err() == nil {
-		fmt.Fprintf(o.ErrOut, "%s: the live flow table failed (%v); the capture goes on\n", o.name, err)
+		fmt.Fprintf(o.ErrOut, "%s: the live flow table failed (%s); the capture goes on\n", o.name, oneLine(err.Error()))
 	}
 }
