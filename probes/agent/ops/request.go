@@ -48,7 +48,7 @@ func DecodeRequest(r io.Reader) (Request, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return req, refuse("the request has field %s, which this agent does not know; use an agent image of the same version as netsleuth (--agent-image)", f)
+			return req, refuse("the request has field %.80s, which this agent does not know; use an agent image of the same version as netsleuth (--agent-image)", f)
 		}
 		return req, refuse("the request is not a JSON request object (%s)", oneLine(err.Error()))
 	}
