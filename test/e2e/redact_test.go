@@ -185,6 +185,13 @@ func TestReportsRedactSecrets(t *testing.T) {
 				t.Errorf("-o %s does not say what was redacted (%q):\n%s", format, want, stdout)
 			}
 		}
+		if format == "text" {
+			for _, l := range strings.Split(stdout, "\n") {
+				if strings.Contains(l, model.Redacted) {
+					t.Logf("-o text: %s", strings.TrimSpace(l))
+				}
+			}
+		}
 		if format != "json" {
 			continue
 		}
