@@ -248,3 +248,11 @@ func TestExecDoesNotSendARequestTheAgentWouldRefuse(t *testing.T) {
 		t.Errorf("%d API calls for a refused request", n)
 	}
 }
+
+// TestNodeFactsRequestIsValid: the agent takes the request every probe
+// reading node facts sends.
+func TestNodeFactsRequestIsValid(t *testing.T) {
+	if err := FactsRequest().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
