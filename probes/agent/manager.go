@@ -288,11 +288,16 @@ func (m *Manager) ExecPod(ctx context.Context, ns, pod, container string, argv [
 }
 
 // Exec runs req in agent a through the API server (pods/exec) and decodes
-// the JSON answer.
+// the JSON answer. A request the agent would refuse is not sent; one it
+// refuses anyway (an agent of another version) is an error wrapping the
+// agent's *ops.Refusal.
 func (m *Manager) Exec(ctx context.Context, a probes.Agent, req ops.Request) (ops.Response, error) {
 	var resp ops.Response
 	if a.Err != nil || a.Pod == "" {
 		return resp, fmt.Errorf("agent on node %s is not running", a.Node)
+	}
+	if err := req.Validate(); err != nil {
+		return resp, fmt.Errorf("a request agent %s/%s would refuse: %w", a.Namespace, a.Pod, err)
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
@@ -307,6 +312,9 @@ func (m *Manager) Exec(ctx context.Context, a probes.Agent, req ops.Request) (op
 	}
 	var stdout, stderr bytes.Buffer
 	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: bytes.NewReader(body), Stdout: &stdout, Stderr: &stderr})
+	if json.Unmarshal(stdout.Bytes(), &resp) == nil && resp.Error != "" {
+		return resp, fmt.Errorf("agent %s/%s refused the request: %w", a.Namespace, a.Pod, &ops.Refusal{Reason: resp.Error})
+	}
 	if err != nil {
 		return resp, fmt.Errorf("exec into %s/%s: %w (stderr: %s)", a.Namespace, a.Pod, err, strings.TrimSpace(stderr.String()))
 	}

@@ -1,8 +1,11 @@
 // Package ops holds the operations a netsleuth agent runs inside the cluster:
-// TCP connect, UDP echo, ICMP echo, HTTP GET, reading files under /proc and
-// /proc/sys, the routing table, iptables-save and DNS measurements (package
-// dnsquery, equally free of Kubernetes). A probe sends one Request
-// as JSON on the agent's stdin and gets one Response back on stdout. The
+// TCP connect, UDP echo, ICMP echo, HTTP GET, reading files of the network
+// stack (/proc/sys/net, /sys/class/net: Readable), the routing table,
+// iptables-save and DNS measurements (package dnsquery, equally free of
+// Kubernetes). A probe sends one Request as JSON on the agent's stdin and
+// gets one Response back on stdout. The agent refuses, as a whole and with
+// one sentence, any request that is not one JSON request within the bounds
+// (DecodeRequest, Request.Validate, Env.Check). The
 // package is plain Go with no Kubernetes dependency; it imports nothing from
 // the rest of netsleuth, so probes, the agent and tests can all share it.
 package ops
@@ -22,7 +25,7 @@ const (
 	UDP          Kind = "udp"           // send Count datagrams to Target:Port, expect them echoed
 	ICMP         Kind = "icmp"          // Count ICMP echo requests to Target
 	HTTP         Kind = "http"          // GET http(s)://Target:Port/Path
-	ReadFiles    Kind = "read-files"    // read each of Paths (sysctls, /proc files)
+	ReadFiles    Kind = "read-files"    // read each of Paths (network sysctls and interface attributes)
 	Routes       Kind = "routes"        // the IPv4 routing table and the route to Target
 	IPTablesSave Kind = "iptables-save" // the host's iptables-save (node agent only)
 	DNS          Kind = "dns"           // DNS queries per server, name and protocol (package dnsquery)
@@ -37,11 +40,13 @@ type Op struct {
 	// TLS makes an HTTP op use https without verifying the certificate
 	// (the answer's status is what counts, e.g. a kubelet's 401).
 	TLS bool `json:"tls,omitempty"`
-	// Paths are the files ReadFiles reads.
+	// Paths are the files ReadFiles reads, in the readable set (Readable).
 	Paths []string `json:"paths,omitempty"`
-	// Count is the number of echo requests (ICMP, UDP); 0 means 1.
+	// Count is the number of echo requests (ICMP, UDP); 0 means 1, at
+	// most MaxCount.
 	Count int `json:"count,omitempty"`
-	// TimeoutMs bounds each attempt; 0 means DefaultTimeout.
+	// TimeoutMs bounds each attempt; 0 means DefaultTimeout, at most
+	// MaxTimeoutMs.
 	TimeoutMs int `json:"timeoutMs,omitempty"`
 	// Table is the iptables table to save ("" for all).
 	Table string `json:"table,omitempty"`
@@ -63,7 +68,7 @@ func (o Op) count() int {
 	if o.Count <= 0 {
 		return 1
 	}
-	return min(o.Count, 20)
+	return min(o.Count, MaxCount)
 }
 
 // Request is what a probe asks one agent to do; the ops run concurrently.
@@ -77,6 +82,9 @@ type Response struct {
 	Hostname string   `json:"hostname"`
 	Addrs    []string `json:"addrs,omitempty"`
 	Results  []Result `json:"results"`
+	// Error is why the agent refused the request, one sentence; then no op
+	// ran and Results is empty.
+	Error string `json:"error,omitempty"`
 }
 
 // Outcome classifies how a network operation ended.
