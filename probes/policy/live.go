@@ -66,7 +66,7 @@ func (e *Engine) verifyLive(ctx context.Context, env *probes.Env, rec probes.Rec
 		return []model.Finding{f}, nil
 	}
 	src := &e.Pods[q.src.Pod]
-	a, err := startSender(ctx, env, rec, mode, src)
+	a, err := agent.StartSender(ctx, env, rec, agent.StandInFor{Namespace: src.Namespace, Pod: src.Name, Node: src.Node, Labels: src.Labels}, mode == LiveEphemeral)
 	if err != nil || a.Err != nil {
 		f.Evidence = append(f.Evidence, "not verified live: the agent sending as "+src.Key()+" did not start")
 		if err != nil {
@@ -120,29 +120,6 @@ func (e *Engine) liveSkip(env *probes.Env, q question, mode LiveMode) string {
 		return "this run's agents cannot stand in for a pod"
 	}
 	return ""
-}
-
-// startSender starts the stand-in pod or the ephemeral container for src.
-// Stand-ins live in the user's namespace, which deleting the run's own
-// namespace does not cover: their cleanup is registered before they exist.
-func startSender(ctx context.Context, env *probes.Env, rec probes.Recorder, mode LiveMode, src *Pod) (probes.Agent, error) {
-	sa := env.Agents.(agent.StandInAgents)
-	s := agent.StandInFor{Namespace: src.Namespace, Pod: src.Name, Node: src.Node, Labels: src.Labels}
-	var a probes.Agent
-	if mode == LiveEphemeral {
-		lifetime := 5 * time.Minute
-		if d, ok := ctx.Deadline(); ok {
-			lifetime = time.Until(d) + 30*time.Second
-		}
-		rec.Stage(fmt.Sprintf("adding ephemeral container %s to pod %s (it exits after %s)", agent.EphemeralName(env.RunID), src.Key(), lifetime.Round(time.Second)))
-		a = sa.StartEphemeral(ctx, s, lifetime)
-	} else {
-		rec.Cleanup(func(ctx context.Context) error { return agent.DeleteStandIns(ctx, env.Kube, src.Namespace, env.RunID) })
-		rec.Stage(fmt.Sprintf("starting a stand-in pod for %s on node %s", src.Key(), src.Node))
-		a = sa.StartStandIn(ctx, s)
-	}
-	_, _, err := agent.Started([]probes.Agent{a})
-	return a, err
 }
 
 // senderNote says in evidence who sent the traffic and what differs from
