@@ -35,17 +35,6 @@ type Probe struct {
 	FromNode []ops.Result
 }
 
-// Reached reports whether any result shows the target answered: a reply,
-// or a refusal (RST), which proves the path works.
-func Reached(rs []ops.Result) bool {
-	for _, r := range rs {
-		if r.Reached() || r.Outcome == ops.Refused {
-			return true
-		}
-	}
-	return false
-}
-
 // Input is everything Analyze reasons about.
 type Input struct {
 	Probes     []Probe
@@ -95,7 +84,7 @@ func (in Input) node(name string) (nodenet.Node, bool) {
 }
 
 func diagnose(in Input, p Probe) []model.Finding {
-	nodeOK, podOK := Reached(p.FromNode), Reached(p.FromPod)
+	nodeOK, podOK := ops.Arrived(p.FromNode), ops.Arrived(p.FromPod)
 	switch {
 	case nodeOK && podOK:
 		return []model.Finding{{ID: IDOK, Status: model.StatusPass, Subject: subject(p),
@@ -174,7 +163,7 @@ func nodeFails(in Input, p Probe) []model.Finding {
 // healthyVia is the gateway a node that reaches the target uses for it.
 func healthyVia(in Input, p Probe) string {
 	for _, q := range in.Probes {
-		if q.Target.Name != p.Target.Name || q.Node == p.Node || !Reached(q.FromNode) {
+		if q.Target.Name != p.Target.Name || q.Node == p.Node || !ops.Arrived(q.FromNode) {
 			continue
 		}
 		if f, ok := in.Facts[q.Node]; ok {
@@ -188,7 +177,7 @@ func healthyVia(in Input, p Probe) string {
 
 func allNodesFail(in Input, t Target) bool {
 	for _, q := range in.Probes {
-		if q.Target.Name == t.Name && Reached(q.FromNode) {
+		if q.Target.Name == t.Name && ops.Arrived(q.FromNode) {
 			return false
 		}
 	}
@@ -208,7 +197,7 @@ func destNet(in Input, p Probe) string {
 		return d
 	}
 	for _, q := range in.Probes {
-		if q.Target.Name == p.Target.Name && Reached(q.FromNode) {
+		if q.Target.Name == p.Target.Name && ops.Arrived(q.FromNode) {
 			if d, ok := specific(in.Facts[q.Node]); ok {
 				return d
 			}

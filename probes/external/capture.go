@@ -29,7 +29,7 @@ func captureFailing(ctx context.Context, env *probes.Env, rec probes.Recorder, i
 	}
 	cctx.ClusterCIDRs = cctx.PodCIDRs
 	for _, p := range in.Probes {
-		if len(out) == maxCaptures || !Reached(p.FromNode) || Reached(p.FromPod) {
+		if len(out) == maxCaptures || !ops.Arrived(p.FromNode) || ops.Arrived(p.FromPod) {
 			continue
 		}
 		rec.Stage(fmt.Sprintf("capturing the retry of %s from %s at its veth and the uplink of node %s", p.Target.Name, p.Pod.Ref(), p.Node))

@@ -168,7 +168,7 @@ func diagnose(in Input, v Verdict) []model.Finding {
 		}
 		return []model.Finding{{ID: IDOK, Status: model.StatusPass, Subject: subject(v.Node), Evidence: ev,
 			Title: fmt.Sprintf("Service %s works on node %s (%s)", s.Ref(), v.Node, what)}}
-	case v.ClusterIPFailed && !v.DirectOK && refusedEverywhere(in, v.Node):
+	case v.ClusterIPFailed && !v.DirectOK && len(refusing(in, v.Node)) > 0:
 		return []model.Finding{endpointsRefuse(in, v, ev)}
 	case v.ClusterIPFailed && !v.DirectOK:
 		return []model.Finding{podNetwork(in, v, ev)}
@@ -231,19 +231,20 @@ func podNetwork(in Input, v Verdict, ev []string) model.Finding {
 			Commands: []string{"netsleuth check --probe pod-to-pod"}}}}
 }
 
-// refusedEverywhere reports whether every endpoint refused the connection
-// from the node's pod: the packets arrived, nothing listens on the port.
-func refusedEverywhere(in Input, node string) bool {
+// refusing are the endpoints that refused or reset the connection from the
+// node's pod: the packets arrived there, nothing listens on the port.
+func refusing(in Input, node string) []Backend {
 	src, ok := sourceOn(in, node)
-	if !ok || len(src.Direct) == 0 {
-		return false
+	if !ok {
+		return nil
 	}
-	for _, r := range src.Direct {
-		if r.Outcome != ops.Refused {
-			return false
+	var out []Backend
+	for i, r := range src.Direct {
+		if r.Arrived() && !r.Reached() {
+			out = append(out, in.Service.Backends[i])
 		}
 	}
-	return true
+	return out
 }
 
 // endpointsRefuse is a Service whose endpoints answer with a reset on their
@@ -252,13 +253,19 @@ func refusedEverywhere(in Input, node string) bool {
 func endpointsRefuse(in Input, v Verdict, ev []string) model.Finding {
 	s := in.Service
 	var eps []string
-	for _, b := range s.Backends {
+	for _, b := range refusing(in, v.Node) {
 		eps = append(eps, backendRef(b))
+	}
+	who := "Every endpoint of Service " + s.Ref() + " (%s) answers"
+	others := ""
+	if len(eps) < len(s.Backends) {
+		who = "Endpoints of Service " + s.Ref() + " (%s) answer"
+		others = " (the other endpoints do not answer at all: see the evidence, and pod-to-pod for the path to them)"
 	}
 	return model.Finding{ID: IDRefused, Status: model.StatusFail, Subject: &model.Subject{Kind: "Service", Namespace: s.Namespace, Name: s.Name}, Evidence: ev,
 		Title: fmt.Sprintf("Service %s: its endpoints refuse the connection (nothing listens on the target port)", s.Ref()),
-		RootCause: fmt.Sprintf("Every endpoint of Service %s (%s) answers a connection from node %s with a reset: the packets arrive, so the pod network works, but nothing listens on that port in the pods: the Service's targetPort does not match the port the application listens on, or the application is not listening.",
-			s.Ref(), strings.Join(eps, ", "), v.Node),
+		RootCause: fmt.Sprintf(who+" a connection from node %s with a reset%s: the packets arrive, so the pod network works, but nothing listens on that port in the pods: the Service's targetPort does not match the port the application listens on, or the application is not listening.",
+			strings.Join(eps, ", "), v.Node, others),
 		Fixes: []model.Fix{{Description: "Compare the Service's targetPort with the ports the pods declare and listen on, then point targetPort at the right one:",
 			Commands: []string{fmt.Sprintf("kubectl -n %s get service %s -o jsonpath='{.spec.ports}'", s.Namespace, s.Name),
 				fmt.Sprintf("kubectl -n %s get endpointslices -l kubernetes.io/service-name=%s -o wide", s.Namespace, s.Name),

@@ -34,7 +34,7 @@ const (
 // as a drop.
 func ClassifyReach(r ops.Result) Reach {
 	switch r.Outcome {
-	case ops.OK, ops.PartialLoss:
+	case ops.OK, ops.PartialLoss, ops.Reset: // a reset came from a peer that had accepted
 		return ReachConnected
 	case ops.Refused:
 		return ReachRefused

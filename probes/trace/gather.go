@@ -242,7 +242,7 @@ func (s *session) live(ctx context.Context) {
 			return
 		}
 		s.in.Live = resp.Results
-		if arrived(s.in.Live) {
+		if ops.Arrived(s.in.Live) {
 			return
 		}
 		time.Sleep(time.Second) // a new stand-in's rules may lag a moment

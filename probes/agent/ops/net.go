@@ -25,6 +25,8 @@ func Classify(err error) Outcome {
 		return OK
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return Refused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return Reset
 	case errors.Is(err, syscall.EHOSTUNREACH):
 		return HostUnreach
 	case errors.Is(err, syscall.ENETUNREACH):

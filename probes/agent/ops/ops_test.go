@@ -2,13 +2,16 @@ package ops
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 )
 
@@ -158,5 +161,59 @@ func TestRoutesAndReadFilesFromFakeProc(t *testing.T) {
 	}
 	if r := resp.Results[3]; r.Outcome != Failed {
 		t.Errorf("unknown op: %+v", r)
+	}
+}
+
+// TestHTTPReset: a server that accepts and then resets the connection is a
+// reset, which arrived (the path works), not a failure of the network.
+func TestHTTPReset(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 512)
+			_, _ = c.Read(buf) // the request
+			_ = c.(*net.TCPConn).SetLinger(0)
+			c.Close() // RST
+		}
+	}()
+	r := Run(context.Background(), Request{Ops: []Op{{Kind: HTTP, Target: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, Path: "/"}}}, Env{}).Results[0]
+	if r.Outcome != Reset || !r.Arrived() || r.Reached() {
+		t.Errorf("reset: got %s (%s), arrived %v", r.Outcome, r.Error, r.Arrived())
+	}
+}
+
+// TestClassifyFacts: each kernel answer is its own fact, and only the ones
+// that prove the packets reached the target's host count as arrived.
+func TestClassifyFacts(t *testing.T) {
+	cases := []struct {
+		err     error
+		want    Outcome
+		arrived bool
+	}{
+		{nil, OK, true},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, Refused, true},
+		{&net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, Reset, true},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}, HostUnreach, false},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}, NetUnreach, false},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.EPERM)}, AdminProhibit, false},
+		{os.ErrDeadlineExceeded, Timeout, false},
+		{errors.New("something else"), Failed, false},
+	}
+	for _, c := range cases {
+		got := Classify(c.err)
+		if got != c.want || (Result{Outcome: got}).Arrived() != c.arrived {
+			t.Errorf("Classify(%v) = %s (arrived %v), want %s (arrived %v)", c.err, got, Result{Outcome: got}.Arrived(), c.want, c.arrived)
+		}
+		if !slices.Contains(Outcomes, got) {
+			t.Errorf("Outcomes lacks %s", got)
+		}
 	}
 }

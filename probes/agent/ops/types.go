@@ -79,13 +79,17 @@ type Response struct {
 	Results  []Result `json:"results"`
 }
 
-// Outcome classifies how a network operation ended.
+// Outcome classifies how a network operation ended. It is the one
+// classification every probe and trace reason about: refused, reset,
+// timeout, unreachable (which ICMP code) and no route are different facts
+// with different causes, and only Arrived ones prove the path works.
 type Outcome string
 
 // Outcomes of network operations; they are what a user would see by hand.
 const (
 	OK             Outcome = "ok"
 	Refused        Outcome = "connection refused"  // TCP RST or ICMP port unreachable
+	Reset          Outcome = "connection reset"    // the peer reset a connection it had accepted
 	Timeout        Outcome = "timeout"             // nothing came back
 	HostUnreach    Outcome = "no route to host"    // ICMP host unreachable or a local reject route
 	NetUnreach     Outcome = "network unreachable" // ICMP net unreachable or no local route
@@ -122,8 +126,27 @@ type Result struct {
 	DNS *dnsquery.Result `json:"dns,omitempty"`
 }
 
+// Outcomes lists every Outcome, for legends and parsers.
+var Outcomes = []Outcome{OK, Refused, Reset, Timeout, HostUnreach, NetUnreach, AdminProhibit, PartialLoss, PermissionDeny, Failed}
+
 // Reached reports whether the operation got an answer from its target.
 func (r Result) Reached() bool { return r.Outcome == OK || r.Outcome == PartialLoss }
+
+// Arrived reports whether the packets reached the target's host: it
+// answered, refused (a TCP reset or ICMP port unreachable) or reset the
+// connection. A refusal proves the network path works: nothing listens
+// there. A timeout, an ICMP unreachable or no route are not arrivals.
+func (r Result) Arrived() bool { return r.Reached() || r.Outcome == Refused || r.Outcome == Reset }
+
+// Arrived reports whether any of rs arrived.
+func Arrived(rs []Result) bool {
+	for _, r := range rs {
+		if r.Arrived() {
+			return true
+		}
+	}
+	return false
+}
 
 // Loss is the fraction of echoes lost, 0 when nothing was sent.
 func (r Result) Loss() float64 {
