@@ -10,6 +10,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 	"github.com/netsleuth/netsleuth/probes/kube"
+	"github.com/netsleuth/netsleuth/probes/servicediag"
 )
 
 // Finding IDs of this probe; they are a stable contract for scripts.
@@ -27,11 +28,7 @@ const (
 )
 
 // Backend is one ready endpoint of the Service.
-type Backend struct {
-	IP   string
-	Port int
-	Node string // "" when the EndpointSlice does not say
-}
+type Backend = servicediag.Endpoint
 
 // Service is the Service under test.
 type Service struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 	"github.com/netsleuth/netsleuth/probes/kube"
 	"github.com/netsleuth/netsleuth/probes/nodenet"
+	"github.com/netsleuth/netsleuth/probes/servicediag"
 )
 
 const natHealthy = `*nat
@@ -184,7 +185,7 @@ func TestBackendsAndMode(t *testing.T) {
 			{Addresses: []string{"10.244.0.5"}, NodeName: ptr.To("n1")},
 			{Addresses: []string{"10.244.1.5"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(false)}},
 		}}}
-	bs := Backends(sl, "http")
+	bs := servicediag.ReadyEndpoints(sl, "http", MaxBackends)
 	if len(bs) != 1 || bs[0] != (Backend{IP: "10.244.0.5", Port: 8766, Node: "n1"}) {
 		t.Errorf("%+v", bs)
 	}

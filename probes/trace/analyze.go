@@ -11,6 +11,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 	"github.com/netsleuth/netsleuth/probes/kube"
 	"github.com/netsleuth/netsleuth/probes/nodenet"
+	"github.com/netsleuth/netsleuth/probes/servicediag"
 )
 
 // The hops of a trace, in the order a connection meets them; each is a
@@ -28,10 +29,7 @@ const (
 var Hops = []string{IDDNS, IDService, IDPolicy, IDSourceNode, IDDestination, IDConnection}
 
 // Backend is one ready endpoint of the destination Service.
-type Backend struct {
-	IP, Node, Pod string
-	Port          int
-}
+type Backend = servicediag.Endpoint
 
 // Input is everything the hops are judged from.
 type Input struct {

@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netsleuth/netsleuth/model"
@@ -202,14 +200,6 @@ func (s *session) destination(ctx context.Context) {
 	default:
 		s.in.Dest, s.in.DestNet = p.ToAddr, p.ToNet
 	}
-}
-
-// targetPort renders a Service port's targetPort.
-func targetPort(sp corev1.ServicePort) string {
-	if sp.TargetPort.IntValue() == 0 && sp.TargetPort.StrVal == "" {
-		return strconv.Itoa(int(sp.Port))
-	}
-	return sp.TargetPort.String()
 }
 
 // captureLive captures the failing live attempt at the sender's veth (and,
