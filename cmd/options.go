@@ -194,6 +194,9 @@ func (o *CheckOptions) Validate() error {
 			return err
 		}
 	}
+	if err := o.validateFlagUse(); err != nil {
+		return err
+	}
 	if o.ReadOnly {
 		o.selected = probes.ReadOnly(o.selected, o.env())
 	}

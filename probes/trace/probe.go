@@ -40,9 +40,9 @@ func (probe) Info() model.ProbeInfo {
 		RBAC: model.MergePermissions(rbacResolve, rbacGather, rbacNode, policy.RBACLoad, clusterdns.RBAC, servicediag.RBAC,
 			kube.RBACKubeProxy, kube.RBACConfigz, agent.RBAC, agent.RBACSender),
 		Inputs: []model.Input{{Flag: "from", Description: "the source: namespace/pod, namespace/deployment/name or node/NAME.",
-			Example: "shop/deployment/web", Check: CheckFrom},
+			Example: "shop/deployment/web", Check: CheckFrom, With: "to"},
 			{Flag: "to", Description: "the destination: namespace/pod, namespace/svc/name, an IP or CIDR, or a DNS name, with :port[/proto].",
-				Example: "shop/svc/api:8080", Check: CheckTo}},
+				Example: "shop/svc/api:8080", Check: CheckTo, With: "from"}},
 	}
 }
 
