@@ -119,11 +119,15 @@ func (probe) Info() model.ProbeInfo {
 		RBAC: model.MergePermissions(agent.RBAC, kube.RBACNodes, source.RBAC, agent.RBACSender, policy.RBACLoad),
 		Inputs: []model.Input{{Flag: "target", Description: "external IP, IP:port or CIDR to reach (repeatable).", Required: true,
 			Kinds: []string{probes.TargetIP, probes.TargetCIDR}},
-			{Flag: "from", Description: "ask from this workload (namespace/pod or namespace/deployment/name): its traffic sent with its identity, its egress NetworkPolicies judged",
-				Example: "shop/deployment/web", Check: source.Check},
-			{Flag: "policy-live", Description: "how --from traffic is sent: standin (a never-ready pod with the source's labels on its node) or ephemeral (a container in the source pod)",
-				Example: "ephemeral", Check: policy.CheckLiveMode}},
+			{Flag: "from", Description: "ask from this workload (namespace/pod or namespace/deployment/name): its traffic sent with its identity (--policy-live: a stand-in, or ephemeral), its egress NetworkPolicies judged",
+				Example: "shop/deployment/web", Check: source.Check}},
 	}
+}
+
+// Preflight checks the --from workload has a running pod before anything
+// is created.
+func (probe) Preflight(ctx context.Context, env *probes.Env) error {
+	return source.Preflight(ctx, env.Kube, env.Options)
 }
 
 func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {

@@ -49,12 +49,16 @@ func (probe) Info() model.ProbeInfo {
 		RBAC: rbac,
 		Inputs: []model.Input{{Flag: "service", Description: "Service to test as namespace/name (default: a temporary one).",
 			Example: "default/my-service", Check: CheckService},
-			{Flag: "from", Description: "ask from this workload (namespace/pod or namespace/deployment/name): its traffic sent with its identity on its node, NetworkPolicy judged for it",
-				Example: "shop/deployment/web", Check: source.Check},
-			{Flag: "policy-live", Description: "how --from traffic is sent: standin (a never-ready pod with the source's labels on its node) or ephemeral (a container in the source pod)",
-				Example: "ephemeral", Check: policy.CheckLiveMode}},
+			{Flag: "from", Description: "ask from this workload (namespace/pod or namespace/deployment/name): its traffic sent with its identity on its node (--policy-live: a stand-in, or ephemeral), NetworkPolicy judged for it",
+				Example: "shop/deployment/web", Check: source.Check}},
 		Default: true,
 	}
+}
+
+// Preflight checks the --from workload has a running pod before anything
+// is created.
+func (probe) Preflight(ctx context.Context, env *probes.Env) error {
+	return source.Preflight(ctx, env.Kube, env.Options)
 }
 
 func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
@@ -34,6 +36,45 @@ func (probe) Info() model.ProbeInfo {
 				Example: "ephemeral", Check: CheckLiveMode},
 		},
 	}
+}
+
+// Preflight checks, when a question is asked, that the pod or workload
+// --from names and the pod or Service --to names exist, before anything is
+// created.
+func (probe) Preflight(ctx context.Context, env *probes.Env) error {
+	o := env.Options
+	if o.To == "" {
+		return nil
+	}
+	if r, ok := source.Given(o); ok && r.Kind != "" {
+		if err := source.Preflight(ctx, env.Kube, o); err != nil {
+			return err
+		}
+	} else if ok {
+		if err := podExists(ctx, env, "from", r.Namespace, r.Name); err != nil {
+			return err
+		}
+	}
+	target, _, _ := strings.Cut(o.To, ":")
+	if ns, name, ok := ServiceRef(target); ok {
+		_, err := env.Kube.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return &probes.InputError{Flag: "to", Err: fmt.Errorf("Service %s/%s not found (kubectl -n %s get services)", ns, name, ns)}
+		}
+		return err
+	}
+	if ns, name, ok := probes.PodRef(o.To); ok && !strings.HasSuffix(target, "/*") {
+		return podExists(ctx, env, "to", ns, name)
+	}
+	return nil
+}
+
+func podExists(ctx context.Context, env *probes.Env, flag, ns, name string) error {
+	_, err := env.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return &probes.InputError{Flag: flag, Err: fmt.Errorf("pod %s/%s not found (kubectl -n %s get pods)", ns, name, ns)}
+	}
+	return err
 }
 
 func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {

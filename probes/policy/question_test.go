@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -143,4 +144,25 @@ func fixHas(f model.Finding, s string) bool {
 
 func envFor(cs *fake.Clientset, from, to string) *probes.Env {
 	return &probes.Env{RunID: "r1", Kube: cs, Options: probes.Options{From: from, To: to, PolicyLive: "off"}}
+}
+
+// TestPreflight: a question naming a pod, workload or Service the cluster
+// does not have is an input error before anything is created.
+func TestPreflight(t *testing.T) {
+	cs := withService(t)
+	for _, c := range []struct{ from, to, want string }{
+		{"default/nope", "default/nginx:80", "--from: pod default/nope not found"},
+		{"default/deploy/nope", "192.168.2.10:80", "--from: Deployment default/nope not found"},
+		{"default/busybox", "default/svc/nope:80", "--to: Service default/nope not found"},
+		{"default/busybox", "default/gone:80", "--to: pod default/gone not found"},
+		{"default/busybox", "default/svc/web:8080", ""},
+		{"default/deployment/bb", "10.0.0.0/8:80", ""},
+		{"default/*", "shop/*:80", ""},
+	} {
+		err := New().(probes.Preflighter).Preflight(context.Background(), envFor(cs, c.from, c.to))
+		var ie *probes.InputError
+		if (c.want == "") != (err == nil) || (err != nil && (!errors.As(err, &ie) || !strings.HasPrefix(err.Error(), c.want))) {
+			t.Errorf("--from %s --to %s: %v, want %q", c.from, c.to, err, c.want)
+		}
+	}
 }

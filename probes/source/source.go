@@ -72,6 +72,20 @@ func Given(o probes.Options) (Ref, bool) {
 	return r, o.From != "" && err == nil
 }
 
+// Preflight checks that the --from of o, when it names a workload, has a
+// running pod: a *probes.InputError when it does not.
+func Preflight(ctx context.Context, c kubernetes.Interface, o probes.Options) error {
+	r, ok := Given(o)
+	if !ok {
+		return nil
+	}
+	_, err := Pod(ctx, c, r)
+	if IsNotFound(err) {
+		return &probes.InputError{Flag: "from", Err: err}
+	}
+	return err
+}
+
 // String renders r as the user wrote it.
 func (r Ref) String() string {
 	if r.Kind == "" {
