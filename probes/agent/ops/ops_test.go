@@ -217,3 +217,30 @@ func TestClassifyFacts(t *testing.T) {
 		}
 	}
 }
+
+// TestICMPFacts: the ICMP code decides the outcome, and a port unreachable
+// from another address than the target is a firewall's REJECT on the way,
+// not an arrival.
+func TestICMPFacts(t *testing.T) {
+	op := Op{Kind: TCP, Target: "192.168.2.10", Port: 80}
+	cases := []struct {
+		icmp    ICMPError
+		want    Outcome
+		arrived bool
+	}{
+		{ICMPError{3, 3, "192.168.2.10"}, Refused, true},
+		{ICMPError{3, 3, "10.250.0.254"}, Refused, false},
+		{ICMPError{3, 13, "10.250.0.254"}, AdminProhibit, false},
+		{ICMPError{3, 1, "10.250.0.254"}, HostUnreach, false},
+		{ICMPError{3, 0, "10.250.0.254"}, NetUnreach, false},
+	}
+	for _, c := range cases {
+		r := Result{Op: op, Outcome: c.icmp.outcome(), ICMP: &c.icmp}
+		if r.Outcome != c.want || r.Arrived() != c.arrived {
+			t.Errorf("%s: %s (arrived %v), want %s (arrived %v)", c.icmp, r.Outcome, r.Arrived(), c.want, c.arrived)
+		}
+	}
+	if s := (ICMPError{3, 13, "10.250.0.254"}).String(); s != "ICMP destination unreachable code 13 (communication administratively prohibited) from 10.250.0.254" {
+		t.Error(s)
+	}
+}

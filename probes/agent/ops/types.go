@@ -8,6 +8,7 @@
 package ops
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/netsleuth/netsleuth/probes/dnsquery"
@@ -124,6 +125,45 @@ type Result struct {
 	Output string `json:"output,omitempty"`
 	// DNS is what a DNS op measured.
 	DNS *dnsquery.Result `json:"dns,omitempty"`
+	// ICMP is the ICMP error that ended a TCP, UDP, HTTP or ICMP op, when
+	// one came back (Linux agents read it from the socket's error queue).
+	// Nil for an answer, a TCP reset, a timeout, or a refusal the kernel
+	// made alone (no route).
+	ICMP *ICMPError `json:"icmp,omitempty"`
+}
+
+// ICMPError is an ICMP error an operation got: its type and code, and the
+// address that sent it: the target itself, or a router or a firewall on
+// the way.
+type ICMPError struct {
+	Type int    `json:"type"`
+	Code int    `json:"code"`
+	From string `json:"from,omitempty"`
+}
+
+// unreachable names the destination-unreachable codes (RFC 792, 1122, 1812).
+var unreachable = []string{"net unreachable", "host unreachable", "protocol unreachable", "port unreachable",
+	"fragmentation needed", "source route failed", "network unknown", "host unknown", "source host isolated",
+	"network administratively prohibited", "host administratively prohibited", "network unreachable for TOS",
+	"host unreachable for TOS", "communication administratively prohibited", "host precedence violation", "precedence cutoff"}
+
+func (e ICMPError) String() string {
+	what := fmt.Sprintf("ICMP type %d code %d", e.Type, e.Code)
+	if e.Type == 3 && e.Code < len(unreachable) {
+		what = fmt.Sprintf("ICMP destination unreachable code %d (%s)", e.Code, unreachable[e.Code])
+	}
+	if e.From != "" {
+		what += " from " + e.From
+	}
+	return what
+}
+
+// outcome is what a destination-unreachable code means, "" for other types.
+func (e ICMPError) outcome() Outcome {
+	if e.Type != 3 {
+		return ""
+	}
+	return Classify(unreachErr(e.Code))
 }
 
 // Outcomes lists every Outcome, for legends and parsers.
@@ -133,10 +173,17 @@ var Outcomes = []Outcome{OK, Refused, Reset, Timeout, HostUnreach, NetUnreach, A
 func (r Result) Reached() bool { return r.Outcome == OK || r.Outcome == PartialLoss }
 
 // Arrived reports whether the packets reached the target's host: it
-// answered, refused (a TCP reset or ICMP port unreachable) or reset the
-// connection. A refusal proves the network path works: nothing listens
-// there. A timeout, an ICMP unreachable or no route are not arrivals.
-func (r Result) Arrived() bool { return r.Reached() || r.Outcome == Refused || r.Outcome == Reset }
+// answered, refused (a TCP reset, or an ICMP port unreachable from the
+// target itself) or reset the connection. A refusal proves the network
+// path works: nothing listens there. A timeout, an ICMP unreachable (a
+// port unreachable from another address included: a firewall's REJECT) or
+// no route are not arrivals.
+func (r Result) Arrived() bool {
+	if r.Outcome == Refused && r.ICMP != nil && r.ICMP.From != r.Op.Target {
+		return false // a port unreachable from a firewall on the way (iptables REJECT), not from the target
+	}
+	return r.Reached() || r.Outcome == Refused || r.Outcome == Reset
+}
 
 // Arrived reports whether any of rs arrived.
 func Arrived(rs []Result) bool {
