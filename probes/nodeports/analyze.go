@@ -89,8 +89,9 @@ type Attempt struct {
 }
 
 // Filtered reports whether the firewall dropped or rejected the attempt:
-// anything that did not arrive (an answer, a refusal or a reset did).
-func (a Attempt) Filtered() bool { return !a.Result.Arrived() }
+// anything that did not arrive (an answer, a refusal or a reset did), or
+// that a firewall turned back.
+func (a Attempt) Filtered() bool { return !a.Result.Arrived() || a.Result.Rejected() }
 
 // Target is everything known about one node.
 type Target struct {

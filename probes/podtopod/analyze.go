@@ -86,7 +86,7 @@ func Sample(nodes []Node, maxPairs int) []Node {
 func FailingNodes(pairs []Pair) []string {
 	var out []string
 	for _, p := range pairs {
-		if p.Failed() && !p.TCP.Arrived() { // a refusal is no node's fault
+		if p.Failed() && !p.TCP.NotListening() { // a refusal is no node's fault
 			for _, n := range []string{p.From.Node, p.To.Node} {
 				if !slices.Contains(out, n) {
 					out = append(out, n)
@@ -171,7 +171,7 @@ func nodeList(ns []Node) []string {
 // node fact that breaks it first, followed by the pair's finding as its
 // symptom; or the pair's finding with the probe's own root cause.
 func diagnose(in Input, p Pair) []model.Finding {
-	if p.TCP.Arrived() {
+	if p.TCP.NotListening() {
 		return []model.Finding{refused(p)}
 	}
 	if p.SameNode() {

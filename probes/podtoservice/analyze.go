@@ -295,7 +295,7 @@ func refusing(in Input, node string) []Backend {
 	}
 	var out []Backend
 	for i, r := range src.Direct {
-		if r.Arrived() && !r.Reached() {
+		if r.NotListening() {
 			out = append(out, in.Service.Backends[i])
 		}
 	}

@@ -37,6 +37,9 @@ func ClassifyReach(r ops.Result) Reach {
 	case ops.OK, ops.PartialLoss, ops.Reset: // a reset came from a peer that had accepted
 		return ReachConnected
 	case ops.Refused:
+		if r.Rejected() || !r.Arrived() {
+			return ReachDropped // an enforcer's or firewall's REJECT, told by its ICMP
+		}
 		return ReachRefused
 	case ops.Timeout:
 		if r.Op.Kind == ops.UDP {

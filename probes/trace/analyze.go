@@ -182,7 +182,7 @@ func serviceHop(in Input, subj *model.Subject) (hop, bool) {
 	refused := 0
 	for i, r := range in.Direct {
 		ev = append(ev, fmt.Sprintf("%s → endpoint %s:%d (%s): %s", in.SenderRef, in.Backends[i].IP, in.Backends[i].Port, in.Backends[i].Pod, agent.Outcome(r)))
-		if r.Arrived() && !r.Reached() {
+		if r.NotListening() {
 			refused++
 		}
 	}
@@ -299,10 +299,10 @@ func listenCheck(in Input) string {
 	return "kubectl exec <destination pod> -- netstat -ltn   # or ss -ltn; compare with the containerPorts it declares"
 }
 
-// refusedAll reports whether the target refused or reset every attempt
+// refusedAll reports whether the target refused or reset the attempts
 // and answered none: the packets arrive, nothing listens.
 func refusedAll(rs []ops.Result) bool {
-	return ops.Arrived(rs) && !slices.ContainsFunc(rs, ops.Result.Reached)
+	return slices.ContainsFunc(rs, ops.Result.NotListening) && !slices.ContainsFunc(rs, ops.Result.Reached)
 }
 
 func connectionHop(in Input, subj *model.Subject) (hop, bool) {

@@ -224,21 +224,31 @@ func TestClassifyFacts(t *testing.T) {
 func TestICMPFacts(t *testing.T) {
 	op := Op{Kind: TCP, Target: "192.168.2.10", Port: 80}
 	cases := []struct {
-		icmp    ICMPError
-		want    Outcome
-		arrived bool
+		icmp              ICMPError
+		want              Outcome
+		arrived, rejected bool
 	}{
-		{ICMPError{3, 3, "192.168.2.10"}, Refused, true},
-		{ICMPError{3, 3, "10.250.0.254"}, Refused, false},
-		{ICMPError{3, 13, "10.250.0.254"}, AdminProhibit, false},
-		{ICMPError{3, 1, "10.250.0.254"}, HostUnreach, false},
-		{ICMPError{3, 0, "10.250.0.254"}, NetUnreach, false},
+		{ICMPError{3, 3, "192.168.2.10"}, Refused, true, true}, // the target's own firewall
+		{ICMPError{3, 3, "10.250.0.254"}, Refused, false, true},
+		{ICMPError{3, 13, "10.250.0.254"}, AdminProhibit, false, true},
+		{ICMPError{3, 1, "10.250.0.254"}, HostUnreach, false, false},
+		{ICMPError{3, 0, "10.250.0.254"}, NetUnreach, false, false},
 	}
 	for _, c := range cases {
 		r := Result{Op: op, Outcome: c.icmp.outcome(), ICMP: &c.icmp}
 		if r.Outcome != c.want || r.Arrived() != c.arrived {
 			t.Errorf("%s: %s (arrived %v), want %s (arrived %v)", c.icmp, r.Outcome, r.Arrived(), c.want, c.arrived)
 		}
+		if r.Rejected() != c.rejected || r.NotListening() {
+			t.Errorf("%s in answer to a TCP connect: rejected %v, want %v; never a closed port's", c.icmp, r.Rejected(), c.rejected)
+		}
+	}
+	if r := (Result{Op: op, Outcome: Refused}); !r.NotListening() || r.Rejected() {
+		t.Error("a TCP reset: nothing listens")
+	}
+	udp := Result{Op: Op{Kind: UDP, Target: "192.168.2.10"}, Outcome: Refused, ICMP: &ICMPError{3, 3, "192.168.2.10"}}
+	if !udp.NotListening() || udp.Rejected() {
+		t.Error("a UDP port unreachable from the target: nothing listens")
 	}
 	if s := (ICMPError{3, 13, "10.250.0.254"}).String(); s != "ICMP destination unreachable code 13 (communication administratively prohibited) from 10.250.0.254" {
 		t.Error(s)

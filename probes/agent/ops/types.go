@@ -185,6 +185,20 @@ func (r Result) Arrived() bool {
 	return r.Reached() || r.Outcome == Refused || r.Outcome == Reset
 }
 
+// Rejected reports whether a firewall turned the packets back: an
+// administrative prohibition, or an ICMP port unreachable in answer to a
+// TCP connect (a TCP stack answers a closed port with a reset, iptables'
+// REJECT with that ICMP).
+func (r Result) Rejected() bool {
+	return r.Outcome == AdminProhibit || (r.Outcome == Refused && r.ICMP != nil && r.Op.Kind != UDP)
+}
+
+// NotListening reports whether the target's host answered that nothing
+// listens there: a refusal or a reset that arrived and no firewall made.
+func (r Result) NotListening() bool {
+	return (r.Outcome == Refused || r.Outcome == Reset) && r.Arrived() && !r.Rejected()
+}
+
 // Arrived reports whether any of rs arrived.
 func Arrived(rs []Result) bool {
 	for _, r := range rs {
