@@ -166,8 +166,11 @@ func (e *Engine) answer(ctx context.Context, env *probes.Env, rec probes.Recorde
 	}
 	if qs == nil {
 		f, q, err := e.question(from, env.Options.To)
-		if err != nil || q == nil {
-			return []model.Finding{f}, err
+		if err != nil {
+			return nil, err
+		}
+		if q == nil { // a matrix
+			return []model.Finding{f}, nil
 		}
 		qs = []asked{{q: *q, f: f}}
 	}
