@@ -148,14 +148,12 @@ func (s *session) policy(ctx context.Context) {
 		}
 		dst, _ = netip.ParseAddr(s.in.Backends[0].IP)
 	}
-	to := e.IPEndpoint(dst)
 	port := s.in.Port
 	if s.in.DestKind == ToService && len(s.in.Backends) > 0 {
 		port = s.in.Backends[0].Port
 	}
-	v := e.Check(src, to, policy.Port{Port: int32(port), Protocol: corev1.Protocol(strings.ToUpper(s.in.Proto))})
-	f := e.Finding(src, to, v)
-	s.in.Policy, s.in.PolicyAllowed = &f, v.Allowed()
+	a := e.Ask(src, dst, policy.Port{Port: int32(port), Protocol: corev1.Protocol(strings.ToUpper(s.in.Proto))})
+	s.in.Policy, s.in.PolicyAllowed = &a.Finding, a.Allowed()
 }
 
 // nodes reads the source node's facts (and the destination node's, for a
