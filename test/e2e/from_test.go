@@ -215,3 +215,24 @@ func TestFromBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestExternalFromNodeFault: asked from a workload whose node lost its
+// MASQUERADE rule, the answer is the shared node diagnosis, cited by the
+// workload's own finding; behind an egress policy that denies the target,
+// the policy stays the answer (the first thing the packets meet).
+func TestExternalFromNodeFault(t *testing.T) {
+	ns, _ := fromPods(t)
+	egressPolicy(t, ns, "client-egress-cluster-only", clusterOnly())
+	withFault(t, "snat", "--node", "nsl-node1")
+
+	r, code := fromRun(t, ns, "external", "--target", extTarget, "--from", ns+"/free")
+	c := find(t, r, want{id: "node.no-masquerade", status: "fail", subject: "Node/nsl-node1", fix: "-j MASQUERADE"})
+	s := symptomOf(t, r, c, "external.pod-unreachable")
+	if s.Subject.String() != "Pod/"+ns+"/free -> "+extTarget || !strings.HasPrefix(s.Title, ns+"/free cannot reach "+extTarget+", the node nsl-node1 can") || code != 1 {
+		t.Errorf("symptom %s %q, exit %d", s.Subject, s.Title, code)
+	}
+
+	r, _ = fromRun(t, ns, "external", "--target", extTarget, "--from", ns+"/client")
+	find(t, r, want{id: "external.policy-denied", status: "fail", rootCause: ns + `/client-egress-cluster-only`})
+	noFailing(t, r, "node.")
+}
