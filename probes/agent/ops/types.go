@@ -11,6 +11,7 @@
 package ops
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/netsleuth/netsleuth/probes/dnsquery"
@@ -87,13 +88,17 @@ type Response struct {
 	Error string `json:"error,omitempty"`
 }
 
-// Outcome classifies how a network operation ended.
+// Outcome classifies how a network operation ended. It is the one
+// classification every probe and trace reason about: refused, reset,
+// timeout, unreachable (which ICMP code) and no route are different facts
+// with different causes, and only Arrived ones prove the path works.
 type Outcome string
 
 // Outcomes of network operations; they are what a user would see by hand.
 const (
 	OK             Outcome = "ok"
 	Refused        Outcome = "connection refused"  // TCP RST or ICMP port unreachable
+	Reset          Outcome = "connection reset"    // the peer reset a connection it had accepted
 	Timeout        Outcome = "timeout"             // nothing came back
 	HostUnreach    Outcome = "no route to host"    // ICMP host unreachable or a local reject route
 	NetUnreach     Outcome = "network unreachable" // ICMP net unreachable or no local route
@@ -128,10 +133,89 @@ type Result struct {
 	Output string `json:"output,omitempty"`
 	// DNS is what a DNS op measured.
 	DNS *dnsquery.Result `json:"dns,omitempty"`
+	// ICMP is the ICMP error that ended a TCP, UDP, HTTP or ICMP op, when
+	// one came back (Linux agents read it from the socket's error queue).
+	// Nil for an answer, a TCP reset, a timeout, or a refusal the kernel
+	// made alone (no route).
+	ICMP *ICMPError `json:"icmp,omitempty"`
 }
+
+// ICMPError is an ICMP error an operation got: its type and code, and the
+// address that sent it: the target itself, or a router or a firewall on
+// the way.
+type ICMPError struct {
+	Type int    `json:"type"`
+	Code int    `json:"code"`
+	From string `json:"from,omitempty"`
+}
+
+// unreachable names the destination-unreachable codes (RFC 792, 1122, 1812).
+var unreachable = []string{"net unreachable", "host unreachable", "protocol unreachable", "port unreachable",
+	"fragmentation needed", "source route failed", "network unknown", "host unknown", "source host isolated",
+	"network administratively prohibited", "host administratively prohibited", "network unreachable for TOS",
+	"host unreachable for TOS", "communication administratively prohibited", "host precedence violation", "precedence cutoff"}
+
+func (e ICMPError) String() string {
+	what := fmt.Sprintf("ICMP type %d code %d", e.Type, e.Code)
+	if e.Type == 3 && e.Code < len(unreachable) {
+		what = fmt.Sprintf("ICMP destination unreachable code %d (%s)", e.Code, unreachable[e.Code])
+	}
+	if e.From != "" {
+		what += " from " + e.From
+	}
+	return what
+}
+
+// outcome is what a destination-unreachable code means, "" for other types.
+func (e ICMPError) outcome() Outcome {
+	if e.Type != 3 {
+		return ""
+	}
+	return Classify(unreachErr(e.Code))
+}
+
+// Outcomes lists every Outcome, for legends and parsers.
+var Outcomes = []Outcome{OK, Refused, Reset, Timeout, HostUnreach, NetUnreach, AdminProhibit, PartialLoss, PermissionDeny, Failed}
 
 // Reached reports whether the operation got an answer from its target.
 func (r Result) Reached() bool { return r.Outcome == OK || r.Outcome == PartialLoss }
+
+// Arrived reports whether the packets reached the target's host: it
+// answered, refused (a TCP reset, or an ICMP port unreachable from the
+// target itself) or reset the connection. A refusal proves the network
+// path works: nothing listens there. A timeout, an ICMP unreachable (a
+// port unreachable from another address included: a firewall's REJECT) or
+// no route are not arrivals.
+func (r Result) Arrived() bool {
+	if r.Outcome == Refused && r.ICMP != nil && r.ICMP.From != r.Op.Target {
+		return false // a port unreachable from a firewall on the way (iptables REJECT), not from the target
+	}
+	return r.Reached() || r.Outcome == Refused || r.Outcome == Reset
+}
+
+// Rejected reports whether a firewall turned the packets back: an
+// administrative prohibition, or an ICMP port unreachable in answer to a
+// TCP connect (a TCP stack answers a closed port with a reset, iptables'
+// REJECT with that ICMP).
+func (r Result) Rejected() bool {
+	return r.Outcome == AdminProhibit || (r.Outcome == Refused && r.ICMP != nil && r.Op.Kind != UDP)
+}
+
+// NotListening reports whether the target's host answered that nothing
+// listens there: a refusal or a reset that arrived and no firewall made.
+func (r Result) NotListening() bool {
+	return (r.Outcome == Refused || r.Outcome == Reset) && r.Arrived() && !r.Rejected()
+}
+
+// Arrived reports whether any of rs arrived.
+func Arrived(rs []Result) bool {
+	for _, r := range rs {
+		if r.Arrived() {
+			return true
+		}
+	}
+	return false
+}
 
 // Loss is the fraction of echoes lost, 0 when nothing was sent.
 func (r Result) Loss() float64 {
