@@ -130,6 +130,8 @@ type Table struct {
 	ans   slab[[MaxDNSAnswers]DNSAnswer]
 	names map[string]string
 	dec   decoder
+	cur   pkt    // the packet being added (a field: a local would escape to onPacket)
+	rbuf  []byte // the record reader's buffer, reused by the next ReadCapture
 	link  layers.LinkType
 	// onPacket, when set, sees every IP packet with the flow it was
 	// counted on (PacketsOf lists one flow's packets with it).
@@ -170,12 +172,18 @@ func (t *Table) Reset() {
 // Add decodes one frame and accounts it to its flow (and, for an ICMP
 // error, records the error on the flow it concerns). data is not retained.
 func (t *Table) Add(data []byte, ci gopacket.CaptureInfo) {
+	t.add(data, ci.Length, ci.Timestamp.UnixNano())
+}
+
+// add is Add with the frame's wire length and its time in Unix nanoseconds.
+func (t *Table) add(data []byte, wire int, ts int64) {
 	t.Stats.Packets++
-	t.Stats.Bytes += uint64(ci.Length)
+	t.Stats.Bytes += uint64(wire)
 	d := &t.dec
 	d.decoded = d.decoded[:0]
 	err := d.parser.DecodeLayers(data, &d.decoded)
-	p := pkt{wire: uint64(ci.Length), ts: ci.Timestamp.UnixNano()}
+	p := &t.cur
+	*p = pkt{wire: uint64(wire), ts: ts}
 	ip, dnsOK := false, false
 	for _, lt := range d.decoded {
 		switch lt {
@@ -192,14 +200,14 @@ func (t *Table) Add(data []byte, ci gopacket.CaptureInfo) {
 			copy(p.src[:], d.ip6.SrcIP)
 			copy(p.dst[:], d.ip6.DstIP)
 		case layers.LayerTypeTCP:
-			d.takeTCP(&p)
+			d.takeTCP(p)
 		case layers.LayerTypeUDP:
 			p.sport, p.dport = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
 			p.payload = len(d.udp.Payload)
 		case layers.LayerTypeICMPv4:
-			d.takeICMPv4(&p)
+			d.takeICMPv4(p)
 		case layers.LayerTypeICMPv6:
-			d.takeICMPv6(&p)
+			d.takeICMPv6(p)
 		case layers.LayerTypeDNS:
 			dnsOK = true
 		}
@@ -211,10 +219,10 @@ func (t *Table) Add(data []byte, ci gopacket.CaptureInfo) {
 	if err != nil {
 		t.Stats.Malformed++
 	}
-	f := t.account(&p)
-	t.afterAccount(f, &p, dnsOK)
+	f := t.account(p)
+	t.afterAccount(f, p, dnsOK)
 	if t.onPacket != nil {
-		t.onPacket(f, &p)
+		t.onPacket(f, p)
 	}
 }
 
