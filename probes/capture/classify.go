@@ -205,6 +205,18 @@ type Context struct {
 	ClusterCIDRs []netip.Prefix
 }
 
+// PodContext is the Context of a cluster whose pods have the addresses of
+// podCIDRs (those that do not parse are left out).
+func PodContext(podCIDRs []string) Context {
+	var ctx Context
+	for _, c := range podCIDRs {
+		if pf, err := netip.ParsePrefix(c); err == nil {
+			ctx.PodCIDRs = append(ctx.PodCIDRs, pf)
+		}
+	}
+	return ctx
+}
+
 func contains(ps []netip.Prefix, a netip.Addr) bool {
 	for _, p := range ps {
 		if p.Contains(a) {
