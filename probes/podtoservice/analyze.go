@@ -73,6 +73,9 @@ type Input struct {
 	Facts      map[string]agent.NodeFacts // nodes that failed, read by node agents
 	Proxy      Proxy
 	NotStarted []probes.Agent
+	// Captures are the evidence of the captures of failing Service paths'
+	// retries, by node.
+	Captures map[string][]string
 }
 
 // Reached reports whether the target answered with a connection.
@@ -158,7 +161,7 @@ func Analyze(in Input) []model.Finding {
 func subject(node string) *model.Subject { return &model.Subject{Kind: "Node", Name: node} }
 
 func diagnose(in Input, v Verdict) []model.Finding {
-	ev := evidence(in, v.Node)
+	ev := append(evidence(in, v.Node), in.Captures[v.Node]...)
 	s := in.Service
 	switch {
 	case !v.Failing():
