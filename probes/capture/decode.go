@@ -130,8 +130,8 @@ type Table struct {
 	ans   slab[[MaxDNSAnswers]DNSAnswer]
 	names map[string]string
 	dec   decoder
-	cur   pkt    // the packet being added (a field: a local would escape to onPacket)
-	rbuf  []byte // the record reader's buffer, reused by the next ReadCapture
+	cur   pkt          // the packet being added (a field: a local would escape to onPacket)
+	rr    recordReader // reused by every ReadCapture, with its buffer
 	link  layers.LinkType
 	// onPacket, when set, sees every IP packet with the flow it was
 	// counted on (PacketsOf lists one flow's packets with it).

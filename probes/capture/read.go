@@ -72,11 +72,11 @@ func Analyze(r io.Reader, name string, opts ReadOptions) (*Table, error) {
 // the packets read so far stay in the table. name is what errors call the
 // stream, e.g. "capture.pcap is truncated after packet 1234: unexpected EOF".
 func (t *Table) ReadCapture(r io.Reader, name string, max int) (int, error) {
-	src, err := newRecordReader(r, t.rbuf)
-	if err != nil {
+	src := &t.rr
+	defer func() { src.r = nil }() // the table keeps the buffer, not the stream
+	if err := src.open(r); err != nil {
 		return 0, fmt.Errorf("%s %w", name, err)
 	}
-	defer func() { t.rbuf = src.buf }() // the next ReadCapture reuses it
 	if err := t.useLink(src.link, name); err != nil {
 		return 0, err
 	}

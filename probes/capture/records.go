@@ -123,46 +123,47 @@ func (r *recordReader) fill(n int) error {
 	return nil
 }
 
-// newRecordReader reads the file header (and, for pcapng, blocks up to the
-// first interface) and says which link type the capture starts with. Its
-// errors are phrases that follow the capture's name.
-// buf, when not nil, is a buffer to reuse.
-func newRecordReader(src io.Reader, buf []byte) (*recordReader, error) {
+// open starts reading src, keeping r's buffer (and interfaces' memory):
+// it reads the file header (and, for pcapng, blocks up to the first
+// interface), which says the link type the capture starts with. Its errors
+// are phrases that follow the capture's name.
+func (r *recordReader) open(src io.Reader) error {
+	buf, ifaces := r.buf, r.ifaces[:0]
 	if buf == nil {
 		buf = make([]byte, readBuffer)
 	}
-	r := &recordReader{r: src, buf: buf}
+	*r = recordReader{r: src, buf: buf, ifaces: ifaces}
 	if err := r.fill(4); err != nil {
 		if err != io.EOF && err != io.ErrUnexpectedEOF {
-			return nil, fmt.Errorf("cannot be read: %w", err)
+			return fmt.Errorf("cannot be read: %w", err)
 		}
-		return nil, fmt.Errorf("is too short to be a pcap or pcapng file (%d bytes)", r.end)
+		return fmt.Errorf("is too short to be a pcap or pcapng file (%d bytes)", r.end)
 	}
 	if binary.LittleEndian.Uint16(r.buf) == magicGzip {
 		zr, err := gzip.NewReader(io.MultiReader(bytes.NewReader(bytes.Clone(r.buf[:r.end])), src))
 		if err != nil {
-			return nil, fmt.Errorf("is gzip-compressed but holds no readable pcap: %w", err)
+			return fmt.Errorf("is gzip-compressed but holds no readable pcap: %w", err)
 		}
 		r.r, r.pos, r.end, r.eof = zr, 0, 0, nil
 		if err := r.pcapHeader(); err != nil {
-			return nil, fmt.Errorf("is gzip-compressed but holds no readable pcap: %w", err)
+			return fmt.Errorf("is gzip-compressed but holds no readable pcap: %w", err)
 		}
-		return r, nil
+		return nil
 	}
 	switch m := binary.LittleEndian.Uint32(r.buf); m {
 	case magicPcapMicro, magicPcapNano, magicPcapMicroSwap, magicPcapNanoSwap:
 		if err := r.pcapHeader(); err != nil {
-			return nil, fmt.Errorf("has a damaged pcap header: %w", err)
+			return fmt.Errorf("has a damaged pcap header: %w", err)
 		}
 	case magicPcapng:
 		r.ng = true
 		if err := r.ngStart(); err != nil {
-			return nil, fmt.Errorf("has a damaged pcapng header: %w", err)
+			return fmt.Errorf("has a damaged pcapng header: %w", err)
 		}
 	default:
-		return nil, fmt.Errorf("is not a pcap or pcapng file (it starts with %#08x)", m)
+		return fmt.Errorf("is not a pcap or pcapng file (it starts with %#08x)", m)
 	}
-	return r, nil
+	return nil
 }
 
 // pcapHeader reads a pcap file header.

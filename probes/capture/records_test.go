@@ -31,8 +31,8 @@ var recTimes = []time.Time{time.Unix(1700000000, 123456789), time.Unix(170000000
 // readAll reads every record with the record reader.
 func readAll(t *testing.T, data []byte, bufSize int) []record {
 	t.Helper()
-	r, err := newRecordReader(bytes.NewReader(data), make([]byte, bufSize))
-	if err != nil {
+	r := &recordReader{buf: make([]byte, bufSize)}
+	if err := r.open(bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	var out []record
