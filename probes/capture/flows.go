@@ -278,6 +278,7 @@ const slabChunk = 1024
 type slab[T any] struct {
 	chunks []*[slabChunk]T
 	n      int
+	used   int // records ever handed out: those past it are still zero
 }
 
 func (s *slab[T]) alloc() *T {
@@ -287,8 +288,11 @@ func (s *slab[T]) alloc() *T {
 	}
 	p := &s.chunks[c][s.n%slabChunk]
 	s.n++
-	var zero T
-	*p = zero
+	if s.n <= s.used { // a record of before a Reset
+		var zero T
+		*p = zero
+	}
+	s.used = max(s.used, s.n)
 	return p
 }
 
