@@ -330,7 +330,9 @@ type Conversation struct {
 	PacketsBA, BytesBA uint64     // B to A
 }
 
-// Conversations adds up the flows per address pair, sorted by address.
+// Conversations adds up the flows per address pair, sorted by address. An
+// address talking to itself has no direction: its traffic counts as A to
+// B, as tshark counts it.
 func (t *Table) Conversations() []Conversation {
 	type pair struct{ a, b netip.Addr }
 	m := map[pair]*Conversation{}
@@ -343,6 +345,9 @@ func (t *Table) Conversations() []Conversation {
 		cs, sc := f.Fwd, f.Rev
 		if s.Less(c) {
 			c, s, cs, sc = s, c, sc, cs
+		}
+		if c == s {
+			cs.Packets, cs.Bytes, sc = cs.Packets+sc.Packets, cs.Bytes+sc.Bytes, Direction{}
 		}
 		conv := m[pair{c, s}]
 		if conv == nil {
