@@ -28,7 +28,7 @@ func captureFailing(ctx context.Context, env *probes.Env, rec probes.Recorder, i
 		if len(out) == maxCaptures || !v.Failing() {
 			continue
 		}
-		if r, ok := PlanRetry(in, v); ok {
+		if r, ok := planRetry(in, v); ok {
 			r.Do = func(ctx context.Context) error {
 				_, err := env.Agents.Exec(ctx, *r.At[0].Pod, ops.Request{Ops: []ops.Op{r.op}})
 				return err
@@ -39,23 +39,23 @@ func captureFailing(ctx context.Context, env *probes.Env, rec probes.Recorder, i
 	return out
 }
 
-// ServiceRetry is the capture of one retry of a failing Service path and
+// serviceRetry is the capture of one retry of a failing Service path and
 // the operation the source pod retries.
-type ServiceRetry struct {
+type serviceRetry struct {
 	agent.Retry
 	op ops.Op
 }
 
-// PlanRetry plans the capture of node v.Node's failing Service path: where to
+// planRetry plans the capture of node v.Node's failing Service path: where to
 // capture, what, and what to send; false when no pod agent can send it.
-func PlanRetry(in Input, v Verdict) (ServiceRetry, bool) {
+func planRetry(in Input, v Verdict) (serviceRetry, bool) {
 	s := in.Service
 	if v.ClusterIPFailed {
 		src, ok := sourceOn(in, v.Node)
 		if !ok {
-			return ServiceRetry{}, false
+			return serviceRetry{}, false
 		}
-		r := ServiceRetry{op: s.op(s.ClusterIP, s.Port)}
+		r := serviceRetry{op: s.op(s.ClusterIP, s.Port)}
 		r.What = fmt.Sprintf("a retry of Service %s's ClusterIP %s:%d from %s", s.Ref(), s.ClusterIP, s.Port, src.Agent.Ref())
 		r.At = []agent.Point{{Node: v.Node, Label: agent.LabelPodVeth + " of the source", Pod: &src.Agent}}
 		hosts, ports := []string{s.ClusterIP}, []uint16{uint16(s.Port)}
@@ -76,10 +76,10 @@ func PlanRetry(in Input, v Verdict) (ServiceRetry, bool) {
 		return src.Agent.Node != v.Node && slices.ContainsFunc(src.Direct, Reached)
 	})
 	if ip == "" || i < 0 || s.NodePort == 0 {
-		return ServiceRetry{}, false
+		return serviceRetry{}, false
 	}
 	src := in.Sources[i].Agent
-	r := ServiceRetry{op: s.op(ip, s.NodePort)}
+	r := serviceRetry{op: s.op(ip, s.NodePort)}
 	r.What = fmt.Sprintf("a retry of Service %s's NodePort %s:%d from %s", s.Ref(), ip, s.NodePort, src.Ref())
 	r.At = []agent.Point{{Node: src.Node, Label: agent.LabelPodVeth + " of the source", Pod: &src},
 		{Node: v.Node, Label: "interface holding " + ip, Carrying: ip}}

@@ -220,7 +220,7 @@ func TestPlanRetry(t *testing.T) {
 	in := w.input(nil, Proxy{Mode: "iptables"})
 	in.Sources[0].Agent.IP, in.Sources[1].Agent.IP = "10.244.0.9", "10.244.1.9"
 	vs := Judge(in)
-	r, planned := PlanRetry(in, vs[0])
+	r, planned := planRetry(in, vs[0])
 	if !planned || r.op.Target != "10.96.5.5" || r.op.Port != 80 || r.At[0].Pod == nil || r.At[0].Pod.Node != "n1" {
 		t.Fatalf("ClusterIP retry %+v %v", r, planned)
 	}
@@ -241,7 +241,7 @@ func TestPlanRetry(t *testing.T) {
 		nodePortOn: map[string]ops.Outcome{"n1": to, "n2": ok}}
 	in = w.input(nil, Proxy{Mode: "iptables"})
 	vs = Judge(in)
-	r, planned = PlanRetry(in, vs[0])
+	r, planned = planRetry(in, vs[0])
 	if !planned || r.op.Target != "10.250.0.1" || r.op.Port != 30080 || r.At[0].Pod.Node != "n2" ||
 		r.At[1].Node != "n1" || r.At[1].Carrying != "10.250.0.1" {
 		t.Errorf("NodePort retry %+v %v", r, planned)
