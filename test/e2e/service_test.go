@@ -81,7 +81,7 @@ func TestServiceKubeProxyStopped(t *testing.T) {
 		shown = shown || (err == nil && len(strings.TrimSpace(string(out))) > 0)
 	}
 	if !shown {
-		t.Errorf("no saved pcap of nsl-node1 shows the retry's SYNs in tshark: %v", pcaps)
+		t.Errorf("no saved pcap of nsl-node1 shows the retry's SYNs in tshark: %v\n%s", pcaps, ev)
 	}
 	find(t, r, want{id: "pod-to-service.ok", status: "pass", subject: "Node/nsl-node2"})
 	if code != 1 {
