@@ -74,10 +74,14 @@ func finding(v Verdict, format string, args ...any) Finding {
 }
 
 // Classify says what one flow shows: its verdict (Judge) and the sentence
-// that says it.
+// that says it. A flow joined from two halves (join.go) says so.
 func Classify(f *Flow) Finding {
 	v := Judge(f)
-	return Finding{Verdict: v, Sentence: sentence(f, v)}
+	s := sentence(f, v)
+	if from, to, ok := f.RepliesSeenAs(); ok {
+		s += fmt.Sprintf("; its replies were seen here translated back (%s → %s)", from, to)
+	}
+	return Finding{Verdict: v, Sentence: s}
 }
 
 // Judge is the verdict on one flow, without its sentence. An ICMP error

@@ -60,7 +60,7 @@ type pkt struct {
 	sport, dport uint16
 	proto        Proto
 	flags        TCPFlags
-	seq          uint32
+	seq, ack     uint32
 	payload      int
 	wire         uint64
 	ts           int64 // Unix nanoseconds
@@ -133,6 +133,7 @@ type Table struct {
 	cur   pkt          // the packet being added (a field: a local would escape to onPacket)
 	rr    recordReader // reused by every ReadCapture, with its buffer
 	link  layers.LinkType
+	view  *flowView // Flows' joined view, built on first use after a change
 	// onPacket, when set, sees every IP packet with the flow it was
 	// counted on (PacketsOf lists one flow's packets with it).
 	onPacket func(f *Flow, p *pkt)
@@ -167,6 +168,7 @@ func (t *Table) Reset() {
 	t.index.reset()
 	t.flows.n, t.icmps.n, t.dnss.n, t.ans.n = 0, 0, 0, 0
 	t.Stats = DecodeStats{}
+	t.view = nil
 }
 
 // Add decodes one frame and accounts it to its flow (and, for an ICMP
@@ -255,7 +257,7 @@ func mapped4(ip []byte) (a [16]byte) {
 func (d *decoder) takeTCP(p *pkt) {
 	t := &d.tcp
 	p.sport, p.dport = uint16(t.SrcPort), uint16(t.DstPort)
-	p.seq = t.Seq
+	p.seq, p.ack = t.Seq, t.Ack
 	p.payload = len(t.Payload)
 	if len(t.Contents) > 13 {
 		p.flags = TCPFlags(t.Contents[13])
@@ -345,6 +347,9 @@ func (t *Table) newFlow(h uint64, slot int, proto Proto, src, dst [16]byte, spor
 // highest sequence number already sent, is a retransmission (a 1-byte
 // segment just below it is a keep-alive and is not).
 func (d *Direction) tcp(p *pkt) {
+	if p.flags&FlagACK != 0 && d.Flags&FlagACK == 0 {
+		d.firstAck = p.ack
+	}
 	d.Flags |= p.flags
 	if p.flags&FlagSYN != 0 {
 		if d.SYNs > 0 && p.seq == d.synSeq {
