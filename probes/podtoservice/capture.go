@@ -55,7 +55,7 @@ func planRetry(in Input, v Verdict) (serviceRetry, bool) {
 		if !ok {
 			return serviceRetry{}, false
 		}
-		r := serviceRetry{op: s.op(s.ClusterIP, s.Port)}
+		r := serviceRetry{Retry: agent.Retry{Probe: ID}, op: s.op(s.ClusterIP, s.Port)}
 		r.What = fmt.Sprintf("a retry of Service %s's ClusterIP %s:%d from %s", s.Ref(), s.ClusterIP, s.Port, src.Agent.Ref())
 		r.At = []agent.Point{{Node: v.Node, Label: agent.LabelPodVeth + " of the source", Pod: &src.Agent}}
 		hosts, ports := []string{s.ClusterIP}, []uint16{uint16(s.Port)}
@@ -79,7 +79,7 @@ func planRetry(in Input, v Verdict) (serviceRetry, bool) {
 		return serviceRetry{}, false
 	}
 	src := in.Sources[i].Agent
-	r := serviceRetry{op: s.op(ip, s.NodePort)}
+	r := serviceRetry{Retry: agent.Retry{Probe: ID}, op: s.op(ip, s.NodePort)}
 	r.What = fmt.Sprintf("a retry of Service %s's NodePort %s:%d from %s", s.Ref(), ip, s.NodePort, src.Ref())
 	r.At = []agent.Point{{Node: src.Node, Label: agent.LabelPodVeth + " of the source", Pod: &src},
 		{Node: v.Node, Label: "interface holding " + ip, Carrying: ip}}

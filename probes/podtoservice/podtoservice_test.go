@@ -221,7 +221,7 @@ func TestPlanRetry(t *testing.T) {
 	in.Sources[0].Agent.IP, in.Sources[1].Agent.IP = "10.244.0.9", "10.244.1.9"
 	vs := Judge(in)
 	r, planned := planRetry(in, vs[0])
-	if !planned || r.op.Target != "10.96.5.5" || r.op.Port != 80 || r.At[0].Pod == nil || r.At[0].Pod.Node != "n1" {
+	if !planned || r.Probe != ID || r.op.Target != "10.96.5.5" || r.op.Port != 80 || r.At[0].Pod == nil || r.At[0].Pod.Node != "n1" {
 		t.Fatalf("ClusterIP retry %+v %v", r, planned)
 	}
 	var where []string
@@ -242,7 +242,7 @@ func TestPlanRetry(t *testing.T) {
 	in = w.input(nil, Proxy{Mode: "iptables"})
 	vs = Judge(in)
 	r, planned = planRetry(in, vs[0])
-	if !planned || r.op.Target != "10.250.0.1" || r.op.Port != 30080 || r.At[0].Pod.Node != "n2" ||
+	if !planned || r.Probe != ID || r.op.Target != "10.250.0.1" || r.op.Port != 30080 || r.At[0].Pod.Node != "n2" ||
 		r.At[1].Node != "n1" || r.At[1].Carrying != "10.250.0.1" {
 		t.Errorf("NodePort retry %+v %v", r, planned)
 	}
