@@ -5,6 +5,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,13 +26,14 @@ type captureOut struct {
 		Stopped string `json:"stopped"`
 	} `json:"stats"`
 	Flows []struct {
-		Proto      string   `json:"proto"`
-		Client     string   `json:"client"`
-		Server     string   `json:"server"`
-		PacketsOut int      `json:"packetsOut"`
-		PacketsIn  int      `json:"packetsIn"`
-		Verdicts   []string `json:"verdicts"`
-		Sentences  []string `json:"sentences"`
+		Proto         string   `json:"proto"`
+		Client        string   `json:"client"`
+		Server        string   `json:"server"`
+		PacketsOut    int      `json:"packetsOut"`
+		PacketsIn     int      `json:"packetsIn"`
+		Verdicts      []string `json:"verdicts"`
+		Sentences     []string `json:"sentences"`
+		RepliesSeenAs string   `json:"repliesSeenAs"`
 	} `json:"flows"`
 }
 
@@ -243,30 +245,23 @@ func truncatedPcap(t *testing.T) string {
 }
 
 // TestCaptureIfacesAndBounds: the pod's HTTP to the external host seen on
-// the node's uplink (masqueraded: the node's address, both ways) and on
-// the bridge (printed as text); --count stops the capture at that many
-// packets and --filter keeps only what it admits.
+// the node's uplink (masqueraded: the node's address, both ways, one
+// connection each: the lab's uplink is a bridge with br_netfilter, whose
+// receive tap sees the replies already translated back to the pod, and the
+// analysis joins them to their requests) and on the bridge (printed as
+// text); --count stops the capture at that many packets and --filter keeps
+// only what it admits.
 func TestCaptureIfacesAndBounds(t *testing.T) {
 	ns, a, _, _ := labPods(t)
 	http := "for i in 1 2 3 4; do timeout 2 wget -q -O /dev/null http://192.168.2.10/; sleep 0.5; done"
 
-	// On the lab's uplink, a bridge with br_netfilter, the pod's requests
-	// leave masqueraded (the node's address) while the replies are tapped
-	// after bridge netfilter has already translated them back (to the pod's
-	// address): one connection shows as two flows, and the outgoing one is
-	// judged "SYN with no reply". That verdict is wrong and not asserted
-	// here; what is: the uplink capture holds the pod's traffic both ways,
-	// the requests masqueraded.
 	out, code, stderr := captureWhile(t, ns, "a", []string{"--iface", "uplink", "--peer", extTarget, "--duration", "8s"}, http)
-	sent, back, masqueraded := 0, 0, false
-	for _, f := range out.Flows {
-		if f.Server == extTarget {
-			sent, back = sent+f.PacketsOut, back+f.PacketsIn
-			masqueraded = masqueraded || f.PacketsOut > 0 && !strings.HasPrefix(f.Client, a.Status.PodIP+":")
-		}
-	}
-	if code == 2 || sent == 0 || back == 0 || !masqueraded {
-		t.Errorf("uplink: want the HTTP to %s both ways, the requests masqueraded (not from %s); got exit %d %+v\n%s", extTarget, a.Status.PodIP, code, out, stderr)
+	i, ok := flowWith(out, extTarget, "tcp-established")
+	if code != 0 || !ok || strings.HasPrefix(out.Flows[i].Client, a.Status.PodIP+":") || out.Flows[i].PacketsIn == 0 {
+		t.Errorf("uplink: want the HTTP flows masqueraded (client not %s), both ways, established, exit 0; got exit %d %+v\n%s", a.Status.PodIP, code, out, stderr)
+	} else {
+		t.Logf("uplink: %s -> %s, %d/%d packets, replies seen as %q", out.Flows[i].Client, out.Flows[i].Server,
+			out.Flows[i].PacketsOut, out.Flows[i].PacketsIn, out.Flows[i].RepliesSeenAs)
 	}
 
 	text, stderr, code := captureRun(t, ns, "a", []string{"--iface", "bridge", "--peer", extTarget, "--duration", "8s", "-o", "text"}, http)
@@ -284,5 +279,38 @@ func TestCaptureIfacesAndBounds(t *testing.T) {
 		if f.Server != extTarget || f.Proto != "tcp" {
 			t.Errorf("--filter admitted a flow it does not name: %+v", f)
 		}
+	}
+}
+
+// TestCaptureReplyDroppedOnNode: with node 1 dropping what the external
+// host sends its pods (a FORWARD rule), the external probe's capture of its
+// retry sees the replies arrive on the uplink (the bridge nsl-br0, already
+// translated back to the pod there) and never reach the pod's veth, and says
+// so; the uplink's own flow is a handshake the pod never completed, not a
+// SYN with no reply.
+func TestCaptureReplyDroppedOnNode(t *testing.T) {
+	exclusive(t)
+	rule := fmt.Sprintf("FORWARD -s 192.168.2.10 -d %s -m comment --comment netsleuth-e2e-reply-drop -j DROP", podCIDR(t, "nsl-node1"))
+	if out, err := labCmd("on", "nsl-node1", "iptables -I "+rule); err != nil {
+		t.Fatalf("adding the drop rule: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := labCmd("on", "nsl-node1", "while iptables -C "+rule+" 2>/dev/null; do iptables -D "+rule+"; done"); err != nil {
+			t.Errorf("removing the drop rule: %v\n%s", err, out)
+		}
+	})
+	r, _ := active(t, "--probe", "external", "--target", extTarget, "--capture-dir", t.TempDir())
+	var ev []string
+	for _, f := range r.Findings {
+		if f.Subject != nil && f.Subject.String() == extSubject {
+			ev = append(ev, f.Evidence...)
+		}
+	}
+	all := strings.Join(ev, "\n")
+	if !strings.Contains(all, "reply seen on nsl-node1/nsl-br0 but not on nsl-node1/") || !strings.Contains(all, "(dropped on the node)") {
+		t.Errorf("the capture evidence of %s does not say the replies reached the uplink and were dropped on the node:\n%s", extSubject, all)
+	}
+	if !strings.Contains(all, "nsl-br0: SYN-ACK from 192.168.2.10:80 never acknowledged") || strings.Contains(all, "nsl-br0: SYN with no reply") {
+		t.Errorf("the uplink's flow should be a handshake the pod never completed, not a SYN with no reply:\n%s", all)
 	}
 }
