@@ -283,7 +283,9 @@ func TestCaptureIfacesAndBounds(t *testing.T) {
 }
 
 // TestCaptureReplyDroppedOnNode: with node 1 dropping what the external
-// host sends its pods (a FORWARD rule), the external probe's capture of its
+// host sends its pods (a rule in mangle FORWARD: the lab's policy enforcer
+// keeps its jump, which accepts established traffic, first in filter
+// FORWARD, above any rule put there), the external probe's capture of its
 // retry sees the replies arrive on the uplink (the bridge nsl-br0, already
 // translated back to the pod there) and never reach the pod's veth, and says
 // so; the uplink's own flow is a handshake the pod never completed, not a
@@ -291,11 +293,11 @@ func TestCaptureIfacesAndBounds(t *testing.T) {
 func TestCaptureReplyDroppedOnNode(t *testing.T) {
 	exclusive(t)
 	rule := fmt.Sprintf("FORWARD -s 192.168.2.10 -d %s -m comment --comment netsleuth-e2e-reply-drop -j DROP", podCIDR(t, "nsl-node1"))
-	if out, err := labCmd("on", "nsl-node1", "iptables -I "+rule); err != nil {
+	if out, err := labCmd("on", "nsl-node1", "iptables -t mangle -I "+rule); err != nil {
 		t.Fatalf("adding the drop rule: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
-		if out, err := labCmd("on", "nsl-node1", "while iptables -C "+rule+" 2>/dev/null; do iptables -D "+rule+"; done"); err != nil {
+		if out, err := labCmd("on", "nsl-node1", "while iptables -t mangle -C "+rule+" 2>/dev/null; do iptables -t mangle -D "+rule+"; done"); err != nil {
 			t.Errorf("removing the drop rule: %v\n%s", err, out)
 		}
 	})

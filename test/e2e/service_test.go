@@ -71,6 +71,9 @@ func TestServiceKubeProxyStopped(t *testing.T) {
 			t.Errorf("the capture evidence lacks %q:\n%s", s, ev)
 		}
 	}
+	if strings.Contains(ev, "did not run") {
+		t.Errorf("a capture point did not run:\n%s", ev)
+	}
 	if !strings.Contains(ev, "SYN with no reply") && !strings.Contains(ev, "never left on") && !strings.Contains(ev, "unreachable") {
 		t.Errorf("the capture names neither an unanswered SYN, a request that never left nor an unreachable:\n%s", ev)
 	}
