@@ -1,9 +1,6 @@
 package capture
 
-import (
-	"net/netip"
-	"slices"
-)
+import "net/netip"
 
 // Joining the two halves of a translated connection.
 //
@@ -66,39 +63,77 @@ func (t *Table) joinedView() *flowView {
 	return v
 }
 
-// endpoint finds reply halves by protocol and one of their endpoints.
-type endpoint struct {
-	proto Proto
-	ep    netip.AddrPort
+// endpointIndex finds reply halves by the hash of one of their endpoints:
+// chains of flow positions (in first-seen order), a few bytes a flow.
+type endpointIndex struct {
+	head map[uint64]int32 // hash → the first flow's position + 1
+	next []int32          // position → the next flow's position + 1, 0 at the end
+}
+
+func newEndpointIndex(n int) endpointIndex {
+	return endpointIndex{head: map[uint64]int32{}, next: make([]int32, n)}
+}
+
+func endpointHash(proto Proto, ep netip.AddrPort) uint64 {
+	a := ep.Addr().As16()
+	return endpointWord(&a, ep.Port()) + uint64(proto)
+}
+
+// push puts the flow at position i first in its chain: pushed in reverse
+// first-seen order, chains are in first-seen order.
+func (x endpointIndex) push(proto Proto, ep netip.AddrPort, i int) {
+	h := endpointHash(proto, ep)
+	x.next[i] = x.head[h]
+	x.head[h] = int32(i + 1)
+}
+
+// first returns the first flow of raw, not yet joined, indexed under ep's
+// hash that is req's reply half.
+func (x endpointIndex) first(req *Flow, proto Proto, ep netip.AddrPort, raw []*Flow, joined map[*Flow]*Flow) *Flow {
+	for p := x.head[endpointHash(proto, ep)]; p != 0; p = x.next[p-1] {
+		if rep := raw[p-1]; joined[rep] == nil && sameTranslated(req, rep) {
+			return rep
+		}
+	}
+	return nil
 }
 
 // joinHalves joins every request half (flows in first-seen order) with the
 // first reply half, not yet taken, that is the same connection translated.
 func joinHalves(raw []*Flow) *flowView {
 	v := &flowView{flows: raw}
-	byFrom, byTo := map[endpoint][]*Flow{}, map[endpoint][]*Flow{}
-	for _, f := range raw {
+	var reqs []int32
+	var byFrom, byTo endpointIndex
+	for i := len(raw) - 1; i >= 0; i-- {
+		f := raw[i]
+		if requestHalf(f) {
+			reqs = append(reqs, int32(i))
+		}
 		if from, to, ok := replyHalf(f); ok {
-			byFrom[endpoint{f.proto, from}] = append(byFrom[endpoint{f.proto, from}], f)
-			byTo[endpoint{f.proto, to}] = append(byTo[endpoint{f.proto, to}], f)
+			if byFrom.head == nil {
+				byFrom, byTo = newEndpointIndex(len(raw)), newEndpointIndex(len(raw))
+			}
+			byFrom.push(f.proto, from, i)
+			byTo.push(f.proto, to, i)
 		}
 	}
-	if len(byFrom) == 0 {
+	if len(reqs) == 0 || byFrom.head == nil {
 		return v
 	}
 	v.of = map[*Flow]*Flow{}
-	for _, req := range raw {
-		if !requestHalf(req) || v.of[req] != nil {
+	for k := len(reqs) - 1; k >= 0; k-- {
+		req := raw[reqs[k]]
+		if v.of[req] != nil {
 			continue
 		}
 		// A source NAT leaves the server alone, a destination NAT the client.
-		cands := slices.Concat(byFrom[endpoint{req.proto, req.Server()}], byTo[endpoint{req.proto, req.Client()}])
-		for _, rep := range cands {
-			if v.of[rep] == nil && sameTranslated(req, rep) {
-				j := join(req, rep)
-				v.of[req], v.of[rep] = j, j
-				break
-			}
+		rep := byFrom.first(req, req.proto, req.Server(), raw, v.of)
+		if rep == nil {
+			rep = byTo.first(req, req.proto, req.Client(), raw, v.of)
+		}
+		if rep != nil {
+			j := join(req, rep)
+			v.of[req], v.of[rep] = j, j
 		}
 	}
 	if len(v.of) == 0 {
@@ -160,7 +195,7 @@ func (f *Flow) sent(from netip.AddrPort) Direction {
 // seen with one side translated back (see the comment at the top).
 func sameTranslated(req, rep *Flow) bool {
 	from, to, ok := replyHalf(rep)
-	if !ok || rep == req || rep.first < req.first {
+	if !ok || rep == req || rep.proto != req.proto || rep.first < req.first {
 		return false
 	}
 	snat := from == req.Server() && to.Addr() != req.Client().Addr()
