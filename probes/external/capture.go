@@ -25,16 +25,12 @@ func captureFailing(ctx context.Context, env *probes.Env, rec probes.Recorder, i
 	}
 	cctx := capture.PodContext(cidrs)
 	for _, p := range in.Probes {
-		if len(out) == maxCaptures || !Reached(p.FromNode) || Reached(p.FromPod) {
-			continue
-		}
-		port := p.Target.Port
-		if port == 0 {
-			port = 80
+		if len(out) == maxCaptures || !ops.Arrived(p.FromNode) || ops.Arrived(p.FromPod) || (p.Policy != nil && !p.Policy.Allowed()) {
+			continue // a policy denial is explained by the policy, not by packets
 		}
 		out[CaptureKey(p.Node, p.Target.Name)] = agent.CaptureOn(ctx, env, rec, agent.Retry{
 			Probe: ID, What: fmt.Sprintf("a retry of %s from %s", p.Target.Name, p.Pod.Ref()), Context: cctx,
-			Filter: capture.FilterSpec{Hosts: []netip.Addr{p.Target.Addr}, Ports: []uint16{uint16(port)}},
+			Filter: capture.FilterSpec{Hosts: []netip.Addr{p.Target.Addr}, Ports: []uint16{uint16(p.Target.port())}},
 			At: []agent.Point{{Node: p.Node, Label: agent.LabelPodVeth, Pod: &p.Pod},
 				{Node: p.Node, Label: agent.LabelUplink, RouteTo: p.Target.Addr.String()}},
 			Do: func(ctx context.Context) error {

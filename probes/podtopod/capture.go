@@ -30,7 +30,7 @@ func captureFailing(ctx context.Context, env *probes.Env, rec probes.Recorder, i
 	}
 	cctx := capture.PodContext(cidrs)
 	for _, p := range in.Pairs {
-		if len(out) == maxCaptures || !p.Failed() {
+		if len(out) == maxCaptures || !p.Failed() || p.TCP.NotListening() {
 			continue
 		}
 		out[pairKey(p)] = agent.CaptureOn(ctx, env, rec, retry(env, p, cctx))

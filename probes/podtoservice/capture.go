@@ -28,6 +28,9 @@ func captureFailing(ctx context.Context, env *probes.Env, rec probes.Recorder, i
 		if len(out) == maxCaptures || !v.Failing() {
 			continue
 		}
+		if _, blocked := policyBlocks(in, v); blocked {
+			continue // a policy denial is explained by the policy, not by packets
+		}
 		if r, ok := planRetry(in, v); ok {
 			r.Do = func(ctx context.Context) error {
 				_, err := env.Agents.Exec(ctx, *r.At[0].Pod, ops.Request{Ops: []ops.Op{r.op}})
