@@ -35,6 +35,7 @@ type CaptureOptions struct {
 	Agent       AgentOptions
 
 	Pod, Peer, Iface string
+	Filter           string
 	Duration         time.Duration
 	Count            int
 	MaxBytes         int64
@@ -45,6 +46,7 @@ type CaptureOptions struct {
 	ns, pod  string
 	peer     netip.AddrPort // zero port: any
 	peerSet  bool
+	filter   capture.FilterSpec // from --filter
 	terminal bool
 }
 
@@ -60,6 +62,7 @@ func newCaptureCommand(app App, cf *genericclioptions.ConfigFlags) *cobra.Comman
 			"(SYN with no reply, refused, ICMP unreachable, DNS with no answer, source not translated...). It is bounded by\n" +
 			"--duration, --count and --max-bytes. --read analyses a pcap or pcapng file instead.",
 		Example: fmt.Sprintf("  %[1]s capture --pod shop/web --peer 192.168.2.10:80 --duration 15s -w web.pcap\n"+
+			"  %[1]s capture --pod shop/web --filter 'udp and port 53' --count 20\n"+
 			"  %[1]s capture --pod shop/web --iface uplink -o json\n  %[1]s capture --read web.pcap", o.name),
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
@@ -75,6 +78,8 @@ func newCaptureCommand(app App, cf *genericclioptions.ConfigFlags) *cobra.Comman
 	fs := c.Flags()
 	fs.StringVar(&o.Pod, "pod", "", "the pod whose traffic to capture: `namespace/name` (or name with -n)")
 	fs.StringVar(&o.Peer, "peer", "", "only traffic with this `IP[:port]` (and ICMP about it)")
+	fs.StringVar(&o.Filter, "filter", "", "only the pod's traffic that this tcpdump-style `expression` admits: host ADDR, port N, tcp, udp, icmp, icmp6, "+
+		"alternatives of one kind joined by or, kinds by and, e.g. \"udp and (port 53 or port 5353)\" (ICMP about it always passes)")
 	fs.StringVar(&o.Iface, "iface", o.Iface, "where on the node: pod (the pod's veth), bridge (the interface its route uses), uplink (the node address's), or an interface `name`")
 	fs.DurationVar(&o.Duration, "duration", o.Duration, "how long to capture (at most 1h)")
 	fs.IntVar(&o.Count, "count", o.Count, "stop after this many packets")
@@ -112,6 +117,18 @@ func (o *CaptureOptions) Validate(c *cobra.Command) error {
 	}
 	if err := o.parsePeer(); err != nil {
 		return err
+	}
+	if o.Filter != "" {
+		f, err := capture.ParseFilter(o.Filter)
+		if err != nil {
+			return usageErrorf("--filter %q: %v; e.g. --filter 'tcp and (port 80 or port 443)'", o.Filter, err)
+		}
+		o.filter = f
+	}
+	// The pod's address is not known yet: a stand-in checks that --peer and
+	// --filter make a filter, before anything is created.
+	if _, err := o.spec(&corev1.Pod{Status: corev1.PodStatus{PodIP: "192.0.2.1"}}).Assemble(); err != nil {
+		return usageErrorf("--peer %q and --filter %q make no capture filter: %v", o.Peer, o.Filter, err)
 	}
 	switch {
 	case o.Duration <= 0 || o.Duration > capture.MaxDuration:
@@ -253,16 +270,9 @@ func (o *CaptureOptions) captureError(msg string) error {
 
 // request is where and what the node agent captures.
 func (o *CaptureOptions) request(ctx context.Context, m *agent.Manager, pod *corev1.Pod) (agent.CaptureRequest, string, error) {
-	podIP, _ := netip.ParseAddr(pod.Status.PodIP)
-	spec := capture.FilterSpec{Hosts: []netip.Addr{podIP}}
-	if o.peerSet {
-		spec.Hosts = append(spec.Hosts, o.peer.Addr())
-		if o.peer.Port() != 0 {
-			spec.Ports = []uint16{o.peer.Port()}
-		}
-	}
+	spec := o.spec(pod)
 	if _, err := spec.Assemble(); err != nil {
-		return agent.CaptureRequest{}, "", usageErrorf("the capture filter for --pod and --peer: %v", err)
+		return agent.CaptureRequest{}, "", usageErrorf("the capture filter for --pod, --peer and --filter: %v", err)
 	}
 	req := agent.CaptureRequest{Filter: spec, MaxPackets: o.Count, MaxBytes: o.MaxBytes, DurationMs: int(o.Duration / time.Millisecond)}
 	switch o.Iface {
@@ -290,6 +300,27 @@ func (o *CaptureOptions) request(ctx context.Context, m *agent.Manager, pod *cor
 	}
 	req.Iface = o.Iface
 	return req, "interface", nil
+}
+
+// spec is the kernel filter: the pod's traffic, with --peer and the hosts
+// of --filter only that with them, on their ports and protocols. On the
+// uplink the pod's traffic to a peer leaves masqueraded, with an address of
+// the node: there every packet with the peers is admitted.
+func (o *CaptureOptions) spec(pod *corev1.Pod) capture.FilterSpec {
+	spec := capture.FilterSpec{Peers: o.filter.Hosts, Ports: o.filter.Ports, Protocols: o.filter.Protocols}
+	if a, err := netip.ParseAddr(pod.Status.PodIP); err == nil {
+		spec.Hosts = []netip.Addr{a}
+	}
+	if o.peerSet {
+		spec.Peers = append(spec.Peers, o.peer.Addr())
+		if o.peer.Port() != 0 {
+			spec.Ports = append(spec.Ports, o.peer.Port())
+		}
+	}
+	if o.Iface == "uplink" && len(spec.Peers) > 0 {
+		spec.Hosts = nil // the peers are the hosts
+	}
+	return spec
 }
 
 func clusterContext(pod *corev1.Pod) capture.Context {

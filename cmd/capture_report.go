@@ -37,6 +37,10 @@ type flowJSON struct {
 	Problem    bool      `json:"problem"`
 	Sentences  []string  `json:"sentences"`
 	DNS        *dnsJSON  `json:"dns,omitempty"`
+	// RepliesSeenAs is set when the replies were seen on the interface with
+	// the other side of an address translation ("from → to"): the flow was
+	// joined from its two halves.
+	RepliesSeenAs string `json:"repliesSeenAs,omitempty"`
 }
 
 type dnsJSON struct {
@@ -127,6 +131,9 @@ func writeCaptureJSON(w io.Writer, r captureReport, results []capture.Result) er
 		j := flowJSON{Proto: f.Proto().String(), Client: f.Client().String(), Server: f.Server().String(),
 			PacketsOut: f.Fwd.Packets, PacketsIn: f.Rev.Packets, Bytes: f.Bytes(), FlagsOut: f.Fwd.Flags.String(), FlagsIn: f.Rev.Flags.String(),
 			Retrans: f.Retransmits(), First: f.First(), Last: f.Last()}
+		if from, to, ok := f.RepliesSeenAs(); ok {
+			j.RepliesSeenAs = from.String() + " → " + to.String()
+		}
 		for _, fd := range res.Findings {
 			j.Verdicts = append(j.Verdicts, fd.Verdict.String())
 			j.Sentences = append(j.Sentences, fd.Sentence)

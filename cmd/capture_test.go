@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/netsleuth/netsleuth/probes/capture"
 	"github.com/netsleuth/netsleuth/probes/capture/capturetest"
 )
 
@@ -83,8 +86,40 @@ func TestCaptureBadInput(t *testing.T) {
 		{[]string{"capture", "--pod", "shop/web", "--iface", "../../etc"}, `--iface "../../etc": want pod, bridge, uplink or an interface name`},
 		{[]string{"capture", "--pod", "shop/web", "--iface", "a-very-long-interface-name"}, `want pod, bridge, uplink or an interface name`},
 		{[]string{"capture", "--pod", "shop/web", "-o", "yaml"}, "-o must be text or json"},
+		{[]string{"capture", "--pod", "shop/web", "--filter", "port banana"}, `--filter "port banana": "banana" is not a port number`},
+		{[]string{"capture", "--pod", "shop/web", "--filter", "tcp and port 80 or port 443"}, `put alternatives after "and" in parentheses`},
+		{[]string{"capture", "--pod", "shop/web", "--filter", "icmp", "--peer", "10.0.0.1:80"}, "make no capture filter: filter ports need protocol tcp or udp"},
 	}
 	for _, tc := range cases {
 		wantUsage(t, run(t, "netsleuth", tc.args...), tc.want)
+	}
+}
+
+// TestCaptureSpec: --peer and the hosts of --filter narrow the pod's
+// traffic to theirs; on the uplink, where the pod's traffic leaves
+// masqueraded, every packet with the peers.
+func TestCaptureSpec(t *testing.T) {
+	pod := &corev1.Pod{Status: corev1.PodStatus{PodIP: "10.244.0.7", HostIP: "10.250.0.1"}}
+	f, err := capture.ParseFilter("host 10.96.0.10 and tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &CaptureOptions{Peer: "192.168.2.10:80", filter: f, Iface: "pod"}
+	if err := o.parsePeer(); err != nil {
+		t.Fatal(err)
+	}
+	got := o.spec(pod)
+	want := "(ip and (((ip src host 10.244.0.7) and (ip dst host 10.96.0.10 or ip dst host 192.168.2.10)) or " +
+		"((ip src host 10.96.0.10 or ip src host 192.168.2.10) and (ip dst host 10.244.0.7))) and (tcp port 80 or icmp))"
+	if !strings.HasPrefix(got.String(), want) {
+		t.Errorf("pod veth filter\n got %s\nwant %s ...", got, want)
+	}
+	o.Iface = "uplink"
+	if got := o.spec(pod).String(); !strings.HasPrefix(got, "(ip and (ip host 10.96.0.10 or ip host 192.168.2.10) and (tcp port 80 or icmp))") {
+		t.Errorf("uplink filter %s", got)
+	}
+	o.Peer, o.peerSet, o.filter = "", false, capture.FilterSpec{}
+	if got := o.spec(pod); len(got.Hosts) != 1 || len(got.Peers) != 0 {
+		t.Errorf("uplink without peers: %+v (the node's own traffic would be captured)", got)
 	}
 }

@@ -73,36 +73,109 @@ func finding(v Verdict, format string, args ...any) Finding {
 	return Finding{Verdict: v, Sentence: fmt.Sprintf(format, args...)}
 }
 
-// Classify says what one flow shows. An ICMP error about the flow comes
-// first: it explains the silence of whatever else the flow shows.
+// Classify says what one flow shows: its verdict (Judge) and the sentence
+// that says it. A flow joined from two halves (join.go) says so.
 func Classify(f *Flow) Finding {
-	if f.ICMP != nil {
-		return classifyICMPError(f)
+	v := Judge(f)
+	s := sentence(f, v)
+	if from, to, ok := f.RepliesSeenAs(); ok {
+		s += fmt.Sprintf("; its replies were seen here translated back (%s → %s)", from, to)
+	}
+	return Finding{Verdict: v, Sentence: s}
+}
+
+// Judge is the verdict on one flow, without its sentence. An ICMP error
+// about the flow comes first: it explains the silence of whatever else the
+// flow shows.
+func Judge(f *Flow) Verdict {
+	if e := f.ICMP; e != nil {
+		switch e.Kind {
+		case FragNeeded:
+			return ICMPFragNeeded
+		case TimeExceeded:
+			return ICMPTimeExceeded
+		}
+		return ICMPUnreachable
 	}
 	switch {
 	case f.Proto() == ProtoTCP:
-		return classifyTCP(f)
+		return judgeTCP(f)
 	case f.DNS != nil:
-		return classifyDNS(f)
+		return judgeDNS(f.DNS)
+	case f.Proto() == ProtoUDP && f.Rev.Packets == 0:
+		return UDPNoReply
 	case f.Proto() == ProtoUDP:
-		if f.Rev.Packets == 0 {
-			return finding(UDPNoReply, "UDP with no reply (%s to %s, nothing back)", count(uint64(f.Fwd.Packets), "datagram"), f.Server())
-		}
-		return finding(UDPAnswered, "UDP both ways (%d sent, %d back)", f.Fwd.Packets, f.Rev.Packets)
+		return UDPAnswered
+	case f.IsEcho && f.Rev.Packets == 0:
+		return EchoUnanswered
 	case f.IsEcho:
-		if f.Rev.Packets == 0 {
-			return finding(EchoUnanswered, "ICMP echo unanswered (%s to %s)", count(uint64(f.Fwd.Packets), "request"), f.Server().Addr())
-		}
-		return finding(EchoAnswered, "ICMP echo answered (%d of %d)", f.Rev.Packets, f.Fwd.Packets)
+		return EchoAnswered
 	case f.Proto() == ProtoICMP || f.Proto() == ProtoICMPv6:
-		return finding(ICMPMessages, "ICMP messages (type %d) from %s to %s", f.ICMPType, f.Client().Addr(), f.Server().Addr())
+		return ICMPMessages
 	}
-	return finding(OtherTraffic, "%s between %s and %s", count(f.Packets(), f.Proto().String()+" packet"),
-		f.Client().Addr(), f.Server().Addr())
+	return OtherTraffic
 }
 
-func classifyICMPError(f *Flow) Finding {
-	e := f.ICMP
+func judgeTCP(f *Flow) Verdict {
+	back := f.Rev.Flags
+	switch {
+	case f.Fwd.SYNs == 0:
+		return TCPMidStream
+	case back&FlagSYN != 0 && f.RST():
+		return TCPReset
+	case back&FlagSYN != 0 && f.Fwd.Flags&FlagACK == 0:
+		return TCPHandshakeStalled
+	case back&FlagSYN != 0:
+		return TCPEstablished
+	case back&FlagRST != 0:
+		return TCPRefused
+	case f.Rev.Packets == 0:
+		return TCPNoReply
+	}
+	return TCPMidStream // answered without SYN-ACK
+}
+
+func judgeDNS(d *DNSInfo) Verdict {
+	if d.Responses == 0 {
+		return DNSNoAnswer
+	}
+	switch d.Rcode {
+	case layers.DNSResponseCodeNoErr:
+		return DNSAnswered
+	case layers.DNSResponseCodeNXDomain:
+		return DNSNXDomain
+	case layers.DNSResponseCodeServFail:
+		return DNSServFail
+	}
+	return DNSError
+}
+
+// sentence words verdict v on flow f.
+func sentence(f *Flow, v Verdict) string {
+	switch {
+	case f.ICMP != nil:
+		return icmpErrorSentence(f.ICMP)
+	case f.Proto() == ProtoTCP:
+		return tcpSentence(f, v)
+	case f.DNS != nil:
+		return dnsSentence(f, v)
+	}
+	switch v {
+	case UDPNoReply:
+		return fmt.Sprintf("UDP with no reply (%s to %s, nothing back)", count(uint64(f.Fwd.Packets), "datagram"), f.Server())
+	case UDPAnswered:
+		return fmt.Sprintf("UDP both ways (%d sent, %d back)", f.Fwd.Packets, f.Rev.Packets)
+	case EchoUnanswered:
+		return fmt.Sprintf("ICMP echo unanswered (%s to %s)", count(uint64(f.Fwd.Packets), "request"), f.Server().Addr())
+	case EchoAnswered:
+		return fmt.Sprintf("ICMP echo answered (%d of %d)", f.Rev.Packets, f.Fwd.Packets)
+	case ICMPMessages:
+		return fmt.Sprintf("ICMP messages (type %d) from %s to %s", f.ICMPType, f.Client().Addr(), f.Server().Addr())
+	}
+	return fmt.Sprintf("%s between %s and %s", count(f.Packets(), f.Proto().String()+" packet"), f.Client().Addr(), f.Server().Addr())
+}
+
+func icmpErrorSentence(e *ICMPError) string {
 	times := ""
 	if e.Count > 1 {
 		times = fmt.Sprintf(" (%d times)", e.Count)
@@ -113,39 +186,38 @@ func classifyICMPError(f *Flow) Finding {
 		if e.V6 {
 			what = "packet too big"
 		}
-		return finding(ICMPFragNeeded, "ICMP %s (next-hop MTU %d) from %s%s", what, e.MTU, e.From, times)
+		return fmt.Sprintf("ICMP %s (next-hop MTU %d) from %s%s", what, e.MTU, e.From, times)
 	case TimeExceeded:
-		return finding(ICMPTimeExceeded, "ICMP time exceeded from %s: the TTL ran out on the way%s", e.From, times)
+		return fmt.Sprintf("ICMP time exceeded from %s: the TTL ran out on the way%s", e.From, times)
 	case ParamProblem:
-		return finding(ICMPUnreachable, "ICMP parameter problem from %s%s", e.From, times)
+		return fmt.Sprintf("ICMP parameter problem from %s%s", e.From, times)
 	case UnreachAdmin:
-		return finding(ICMPUnreachable, "ICMP administratively prohibited from %s: a filter rejects the traffic%s", e.From, times)
+		return fmt.Sprintf("ICMP administratively prohibited from %s: a filter rejects the traffic%s", e.From, times)
 	}
-	return finding(ICMPUnreachable, "ICMP %s unreachable from %s%s", e.Kind, e.From, times)
+	return fmt.Sprintf("ICMP %s unreachable from %s%s", e.Kind, e.From, times)
 }
 
-func classifyTCP(f *Flow) Finding {
-	back := f.Rev.Flags
+func tcpSentence(f *Flow, v Verdict) string {
 	switch {
-	case f.Fwd.SYNs == 0:
+	case v == TCPMidStream && f.Fwd.SYNs == 0:
 		reset := ""
 		if f.RST() {
 			reset = ", reset"
 		}
-		return finding(TCPMidStream, "TCP without a handshake in the capture (%s%s)", count(f.Packets(), "packet"), reset)
-	case back&FlagSYN != 0 && f.RST():
-		return finding(TCPReset, "connection established, reset by the %s after %d bytes", resetter(f), f.Fwd.Payload+f.Rev.Payload)
-	case back&FlagSYN != 0 && f.Fwd.Flags&FlagACK == 0:
-		return finding(TCPHandshakeStalled, "SYN-ACK from %s never acknowledged", f.Server())
-	case back&FlagSYN != 0:
-		return finding(TCPEstablished, "connection established (%d bytes sent, %d received)", f.Fwd.Payload, f.Rev.Payload)
-	case back&FlagRST != 0:
-		return finding(TCPRefused, "SYN answered by RST: connection refused, the path to %s works but nothing listens on port %d",
+		return fmt.Sprintf("TCP without a handshake in the capture (%s%s)", count(f.Packets(), "packet"), reset)
+	case v == TCPReset:
+		return fmt.Sprintf("connection established, reset by the %s after %d bytes", resetter(f), f.Fwd.Payload+f.Rev.Payload)
+	case v == TCPHandshakeStalled:
+		return fmt.Sprintf("SYN-ACK from %s never acknowledged", f.Server())
+	case v == TCPEstablished:
+		return fmt.Sprintf("connection established (%d bytes sent, %d received)", f.Fwd.Payload, f.Rev.Payload)
+	case v == TCPRefused:
+		return fmt.Sprintf("SYN answered by RST: connection refused, the path to %s works but nothing listens on port %d",
 			f.Server().Addr(), f.Server().Port())
-	case f.Rev.Packets == 0:
-		return finding(TCPNoReply, "SYN with no reply (%s to %s, nothing back)", count(uint64(f.Fwd.SYNs), "SYN"), f.Server())
+	case v == TCPNoReply:
+		return fmt.Sprintf("SYN with no reply (%s to %s, nothing back)", count(uint64(f.Fwd.SYNs), "SYN"), f.Server())
 	}
-	return finding(TCPMidStream, "SYN answered without SYN-ACK (%d packets back)", f.Rev.Packets)
+	return fmt.Sprintf("SYN answered without SYN-ACK (%d packets back)", f.Rev.Packets)
 }
 
 func resetter(f *Flow) string {
@@ -155,32 +227,32 @@ func resetter(f *Flow) string {
 	return "client"
 }
 
-func classifyDNS(f *Flow) Finding {
+func dnsSentence(f *Flow, v Verdict) string {
 	d := f.DNS
 	q := fmt.Sprintf("%s (%s)", d.Name, d.Type)
-	if d.Responses == 0 {
-		return finding(DNSNoAnswer, "DNS query for %s with no answer (%s to %s)", q, count(uint64(d.Queries), "query"), f.Server())
+	if v == DNSNoAnswer {
+		return fmt.Sprintf("DNS query for %s with no answer (%s to %s)", q, count(uint64(d.Queries), "query"), f.Server())
 	}
 	also := ""
 	if d.Unanswered > 0 {
 		also = fmt.Sprintf("; %s without response", count(uint64(d.Unanswered), "query"))
 	}
-	switch d.Rcode {
-	case layers.DNSResponseCodeNoErr:
+	switch v {
+	case DNSAnswered:
 		if len(d.Answers()) == 0 {
-			return finding(DNSAnswered, "DNS answered %s with no records (NODATA)%s", q, also)
+			return fmt.Sprintf("DNS answered %s with no records (NODATA)%s", q, also)
 		}
 		parts := make([]string, len(d.Answers()))
 		for i, a := range d.Answers() {
 			parts[i] = a.String()
 		}
-		return finding(DNSAnswered, "DNS answered %s: %s%s", q, strings.Join(parts, ", "), also)
-	case layers.DNSResponseCodeNXDomain:
-		return finding(DNSNXDomain, "DNS NXDOMAIN for %s: the name does not exist%s", q, also)
-	case layers.DNSResponseCodeServFail:
-		return finding(DNSServFail, "DNS SERVFAIL for %s: the server could not resolve it%s", q, also)
+		return fmt.Sprintf("DNS answered %s: %s%s", q, strings.Join(parts, ", "), also)
+	case DNSNXDomain:
+		return fmt.Sprintf("DNS NXDOMAIN for %s: the name does not exist%s", q, also)
+	case DNSServFail:
+		return fmt.Sprintf("DNS SERVFAIL for %s: the server could not resolve it%s", q, also)
 	}
-	return finding(DNSError, "DNS %s for %s%s", d.Rcode, q, also)
+	return fmt.Sprintf("DNS %s for %s%s", d.Rcode, q, also)
 }
 
 // count renders "1 SYN" or "3 SYNs"; nouns ending in y take "ies".
@@ -203,6 +275,18 @@ type Context struct {
 	PodCIDRs []netip.Prefix
 	// ClusterCIDRs are every cluster-internal range: pods, services, nodes.
 	ClusterCIDRs []netip.Prefix
+}
+
+// PodContext is the Context of a cluster whose pods have the addresses of
+// podCIDRs (those that do not parse are left out).
+func PodContext(podCIDRs []string) Context {
+	var ctx Context
+	for _, c := range podCIDRs {
+		if pf, err := netip.ParsePrefix(c); err == nil {
+			ctx.PodCIDRs = append(ctx.PodCIDRs, pf)
+		}
+	}
+	return ctx
 }
 
 func contains(ps []netip.Prefix, a netip.Addr) bool {

@@ -60,7 +60,7 @@ type pkt struct {
 	sport, dport uint16
 	proto        Proto
 	flags        TCPFlags
-	seq          uint32
+	seq, ack     uint32
 	payload      int
 	wire         uint64
 	ts           int64 // Unix nanoseconds
@@ -130,7 +130,10 @@ type Table struct {
 	ans   slab[[MaxDNSAnswers]DNSAnswer]
 	names map[string]string
 	dec   decoder
+	cur   pkt          // the packet being added (a field: a local would escape to onPacket)
+	rr    recordReader // reused by every ReadCapture, with its buffer
 	link  layers.LinkType
+	view  *flowView // Flows' joined view, built on first use after a change
 	// onPacket, when set, sees every IP packet with the flow it was
 	// counted on (PacketsOf lists one flow's packets with it).
 	onPacket func(f *Flow, p *pkt)
@@ -165,17 +168,24 @@ func (t *Table) Reset() {
 	t.index.reset()
 	t.flows.n, t.icmps.n, t.dnss.n, t.ans.n = 0, 0, 0, 0
 	t.Stats = DecodeStats{}
+	t.view = nil
 }
 
 // Add decodes one frame and accounts it to its flow (and, for an ICMP
 // error, records the error on the flow it concerns). data is not retained.
 func (t *Table) Add(data []byte, ci gopacket.CaptureInfo) {
+	t.add(data, ci.Length, ci.Timestamp.UnixNano())
+}
+
+// add is Add with the frame's wire length and its time in Unix nanoseconds.
+func (t *Table) add(data []byte, wire int, ts int64) {
 	t.Stats.Packets++
-	t.Stats.Bytes += uint64(ci.Length)
+	t.Stats.Bytes += uint64(wire)
 	d := &t.dec
 	d.decoded = d.decoded[:0]
 	err := d.parser.DecodeLayers(data, &d.decoded)
-	p := pkt{wire: uint64(ci.Length), ts: ci.Timestamp.UnixNano()}
+	p := &t.cur
+	*p = pkt{wire: uint64(wire), ts: ts}
 	ip, dnsOK := false, false
 	for _, lt := range d.decoded {
 		switch lt {
@@ -192,14 +202,14 @@ func (t *Table) Add(data []byte, ci gopacket.CaptureInfo) {
 			copy(p.src[:], d.ip6.SrcIP)
 			copy(p.dst[:], d.ip6.DstIP)
 		case layers.LayerTypeTCP:
-			d.takeTCP(&p)
+			d.takeTCP(p)
 		case layers.LayerTypeUDP:
 			p.sport, p.dport = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
 			p.payload = len(d.udp.Payload)
 		case layers.LayerTypeICMPv4:
-			d.takeICMPv4(&p)
+			d.takeICMPv4(p)
 		case layers.LayerTypeICMPv6:
-			d.takeICMPv6(&p)
+			d.takeICMPv6(p)
 		case layers.LayerTypeDNS:
 			dnsOK = true
 		}
@@ -211,10 +221,10 @@ func (t *Table) Add(data []byte, ci gopacket.CaptureInfo) {
 	if err != nil {
 		t.Stats.Malformed++
 	}
-	f := t.account(&p)
-	t.afterAccount(f, &p, dnsOK)
+	f := t.account(p)
+	t.afterAccount(f, p, dnsOK)
 	if t.onPacket != nil {
-		t.onPacket(f, &p)
+		t.onPacket(f, p)
 	}
 }
 
@@ -247,7 +257,7 @@ func mapped4(ip []byte) (a [16]byte) {
 func (d *decoder) takeTCP(p *pkt) {
 	t := &d.tcp
 	p.sport, p.dport = uint16(t.SrcPort), uint16(t.DstPort)
-	p.seq = t.Seq
+	p.seq, p.ack = t.Seq, t.Ack
 	p.payload = len(t.Payload)
 	if len(t.Contents) > 13 {
 		p.flags = TCPFlags(t.Contents[13])
@@ -337,6 +347,9 @@ func (t *Table) newFlow(h uint64, slot int, proto Proto, src, dst [16]byte, spor
 // highest sequence number already sent, is a retransmission (a 1-byte
 // segment just below it is a keep-alive and is not).
 func (d *Direction) tcp(p *pkt) {
+	if p.flags&FlagACK != 0 && d.Flags&FlagACK == 0 {
+		d.firstAck = p.ack
+	}
 	d.Flags |= p.flags
 	if p.flags&FlagSYN != 0 {
 		if d.SYNs > 0 && p.seq == d.synSeq {

@@ -35,6 +35,10 @@ const (
 // Port tests on IPv4 skip non-first fragments, as tcpdump's do.
 type FilterSpec struct {
 	Hosts []netip.Addr
+	// Peers, when set, narrow Hosts to their traffic with one of Peers:
+	// one address of a packet must be in Hosts and the other in Peers (a
+	// pod's traffic with one server). Without Hosts, Peers are Hosts.
+	Peers []netip.Addr
 	// Ports match as source or destination.
 	Ports []uint16
 	// Protocols are "tcp", "udp", "icmp" and "icmp6"; with Ports given and
@@ -62,6 +66,8 @@ const (
 // normalized is a validated spec split by family.
 type normalized struct {
 	hosts4, hosts6 []netip.Addr
+	peers4, peers6 []netip.Addr
+	peers          bool // the spec has peers: hosts talk only to them
 	ports          []uint32
 	tcp, udp       bool
 	icmpOnly       bool // protocols named only ICMP: no TCP or UDP
@@ -71,19 +77,21 @@ type normalized struct {
 
 func (s FilterSpec) normalize() (normalized, error) {
 	var n normalized
-	if len(s.Hosts) > MaxFilterHosts || len(s.Ports) > MaxFilterPorts {
+	hosts, peers := s.Hosts, s.Peers
+	if len(hosts) == 0 {
+		hosts, peers = peers, nil
+	}
+	if len(hosts)+len(peers) > MaxFilterHosts || len(s.Ports) > MaxFilterPorts {
 		return n, fmt.Errorf("a filter takes at most %d hosts and %d ports", MaxFilterHosts, MaxFilterPorts)
 	}
-	for _, h := range s.Hosts {
-		if !h.IsValid() || h.Zone() != "" {
-			return n, fmt.Errorf("filter host %q is not a plain IP address", h)
-		}
-		if h = h.Unmap(); h.Is4() {
-			n.hosts4 = append(n.hosts4, h)
-		} else {
-			n.hosts6 = append(n.hosts6, h)
-		}
+	var err error
+	if n.hosts4, n.hosts6, err = byFamily(hosts); err != nil {
+		return n, err
 	}
+	if n.peers4, n.peers6, err = byFamily(peers); err != nil {
+		return n, err
+	}
+	n.peers = len(peers) > 0
 	for _, p := range s.Ports {
 		n.ports = append(n.ports, uint32(p))
 	}
@@ -106,9 +114,24 @@ func (s FilterSpec) normalize() (normalized, error) {
 	if !named && len(n.ports) > 0 {
 		n.tcp, n.udp = true, true
 	}
-	n.anyHost = len(s.Hosts) == 0
+	n.anyHost = len(n.hosts4)+len(n.hosts6) == 0
 	n.anyL4 = !named && len(n.ports) == 0
 	return n, nil
+}
+
+// byFamily splits addresses into IPv4 and IPv6.
+func byFamily(as []netip.Addr) (v4, v6 []netip.Addr, err error) {
+	for _, h := range as {
+		if !h.IsValid() || h.Zone() != "" {
+			return nil, nil, fmt.Errorf("filter host %q is not a plain IP address", h)
+		}
+		if h = h.Unmap(); h.Is4() {
+			v4 = append(v4, h)
+		} else {
+			v6 = append(v6, h)
+		}
+	}
+	return v4, v6, nil
 }
 
 // Instructions compiles the spec into a BPF program for Ethernet frames.
@@ -168,7 +191,14 @@ func (n normalized) ipv4() expr {
 		return constant(false)
 	}
 	w := words4(n.hosts4)
-	hosts := anyOf{eq(bpf.LoadAbsolute{Off: v4Src, Size: 4}, w...), eq(bpf.LoadAbsolute{Off: v4Dst, Size: 4}, w...)}
+	src, dst := bpf.LoadAbsolute{Off: v4Src, Size: 4}, bpf.LoadAbsolute{Off: v4Dst, Size: 4}
+	var hosts expr = anyOf{eq(src, w...), eq(dst, w...)}
+	if n.peers {
+		hosts = constant(false)
+		if pw := words4(n.peers4); len(pw) > 0 {
+			hosts = anyOf{allOf{eq(src, w...), eq(dst, pw...)}, allOf{eq(src, pw...), eq(dst, w...)}}
+		}
+	}
 	icmpErr := allOf{
 		eq(bpf.LoadAbsolute{Off: v4Proto, Size: 1}, uint32(ProtoICMP)), notFragment4,
 		eqAfterIHL(0, 1, 3, 11, 12),
@@ -239,7 +269,15 @@ func (n normalized) ipv6() expr {
 		eq(bpf.LoadAbsolute{Off: v6L4, Size: 1}, 1, 2, 3, 4),
 		hosts6At(n.hosts6, v6L4+8+8, v6L4+8+24),
 	}
-	return anyOf{allOf{hosts6At(n.hosts6, v6Src, v6Dst), n.l4v6()}, icmpErr}
+	hosts := hosts6At(n.hosts6, v6Src, v6Dst)
+	if n.peers {
+		hosts = constant(false)
+		if len(n.peers6) > 0 {
+			hosts = anyOf{allOf{hosts6At(n.hosts6, v6Src), hosts6At(n.peers6, v6Dst)},
+				allOf{hosts6At(n.peers6, v6Src), hosts6At(n.hosts6, v6Dst)}}
+		}
+	}
+	return anyOf{allOf{hosts, n.l4v6()}, icmpErr}
 }
 
 // proto6 is true for protocol p after the IPv6 header or a fragment header.
@@ -275,7 +313,7 @@ func (s FilterSpec) String() string {
 		return "invalid filter: " + err.Error()
 	}
 	var parts []string
-	if p := n.family("ip", n.hosts4); p != "" {
+	if p := n.family("ip", n.hosts4, n.peers4); p != "" {
 		parts = append(parts, p)
 	}
 	if len(n.hosts4) > 0 {
@@ -285,7 +323,7 @@ func (s FilterSpec) String() string {
 		}
 		parts = append(parts, "((icmp[0] = 3 or icmp[0] = 11 or icmp[0] = 12) and ("+strings.Join(in, " or ")+"))")
 	}
-	if p := n.family("ip6", n.hosts6); p != "" {
+	if p := n.family("ip6", n.hosts6, n.peers6); p != "" {
 		parts = append(parts, p)
 	}
 	if len(n.hosts6) > 0 {
@@ -301,18 +339,21 @@ func (s FilterSpec) String() string {
 	return strings.Join(parts, " or ")
 }
 
-// family renders one family's part: "(ip and (ip host A) and (tcp port 80 or icmp))".
-func (n normalized) family(fam string, hosts []netip.Addr) string {
-	if !n.anyHost && len(hosts) == 0 {
+// family renders one family's part: "(ip and (ip host A) and (tcp port 80 or icmp))",
+// with peers "(ip and (((ip src host A) and (ip dst host P)) or ((ip src host P) and (ip dst host A))) and ...)"
+// (tcpdump gives "and" and "or" the same precedence: every group is in parentheses).
+func (n normalized) family(fam string, hosts, peers []netip.Addr) string {
+	if !n.anyHost && len(hosts) == 0 || n.peers && len(peers) == 0 {
 		return ""
 	}
 	terms := []string{fam}
-	if !n.anyHost {
-		var hs []string
-		for _, h := range hosts {
-			hs = append(hs, fam+" host "+h.String())
-		}
-		terms = append(terms, "("+strings.Join(hs, " or ")+")")
+	switch {
+	case n.peers:
+		hs, ps := hostList(fam, "src ", hosts), hostList(fam, "dst ", peers)
+		hd, pd := hostList(fam, "dst ", hosts), hostList(fam, "src ", peers)
+		terms = append(terms, "(("+hs+" and "+ps+") or ("+pd+" and "+hd+"))")
+	case !n.anyHost:
+		terms = append(terms, hostList(fam, "", hosts))
 	}
 	if !n.anyL4 {
 		var l4 []string
@@ -331,6 +372,15 @@ func (n normalized) family(fam string, hosts []netip.Addr) string {
 		terms = append(terms, "("+strings.Join(append(l4, icmp), " or ")+")")
 	}
 	return "(" + strings.Join(terms, " and ") + ")"
+}
+
+// hostList renders "(ip src host A or ip src host B)".
+func hostList(fam, dir string, hosts []netip.Addr) string {
+	var hs []string
+	for _, h := range hosts {
+		hs = append(hs, fam+" "+dir+"host "+h.String())
+	}
+	return "(" + strings.Join(hs, " or ") + ")"
 }
 
 // words6 renders "16 bytes at ip6[off] are h" as four 32-bit comparisons.

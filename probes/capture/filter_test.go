@@ -70,6 +70,12 @@ var filterSpecs = []capture.FilterSpec{
 	{Ports: []uint16{8080}},
 	{},
 	{Hosts: manyHosts()},
+	{Hosts: []netip.Addr{netip.MustParseAddr("10.96.0.10"), netip.MustParseAddr("fd00:10:96::a")},
+		Peers: []netip.Addr{netip.MustParseAddr("10.244.1.5"), netip.MustParseAddr("fd00:10:244::5")}, Ports: []uint16{53, 80}},
+	{Hosts: []netip.Addr{netip.MustParseAddr("10.96.0.10")}, Peers: []netip.Addr{netip.MustParseAddr("10.244.1.5")}},
+	{Hosts: []netip.Addr{netip.MustParseAddr("fd00:10:96::a")}, Peers: []netip.Addr{netip.MustParseAddr("10.244.1.5")}, Protocols: []string{"udp"}},
+	{Peers: []netip.Addr{netip.MustParseAddr("10.96.0.99")}, Protocols: []string{"tcp"}},
+	{Hosts: []netip.Addr{netip.MustParseAddr("10.244.1.5")}, Peers: []netip.Addr{netip.MustParseAddr("10.96.0.10")}},
 }
 
 // manyHosts is enough IPv6 hosts that the program's jumps need long forms.
@@ -241,5 +247,44 @@ func TestFilterLongProgramUsesLongJumps(t *testing.T) {
 	}
 	if len(ins) < 300 || long == 0 {
 		t.Errorf("%d instructions, %d long jumps: the test should need long jumps", len(ins), long)
+	}
+}
+
+func TestParseFilter(t *testing.T) {
+	ok := []struct{ expr, want string }{
+		{"tcp", "(ip and (tcp or icmp)) or (ip6 and (tcp or icmp6))"},
+		{"port 53 or port 80", "(ip and (tcp port 53 or tcp port 80 or udp port 53 or udp port 80 or icmp)) or (ip6 and (tcp port 53 or tcp port 80 or udp port 53 or udp port 80 or icmp6))"},
+		{"udp and (port 53) and host 10.96.0.10", "(ip and (ip host 10.96.0.10) and (udp port 53 or icmp)) or " +
+			"((icmp[0] = 3 or icmp[0] = 11 or icmp[0] = 12) and (icmp[20:4] = 0x0a60000a or icmp[24:4] = 0x0a60000a))"},
+		{"(host 10.0.0.1 or host 10.0.0.2)and tcp", ""},
+	}
+	for _, c := range ok {
+		s, err := capture.ParseFilter(c.expr)
+		if err != nil {
+			t.Errorf("%q: %v", c.expr, err)
+			continue
+		}
+		if c.want != "" && s.String() != c.want {
+			t.Errorf("%q\n got %s\nwant %s", c.expr, s.String(), c.want)
+		}
+	}
+	bad := []struct{ expr, want string }{
+		{"", "the filter is empty"},
+		{"port banana", `"banana" is not a port number (1-65535)`},
+		{"host 10.0.0.300", `"10.0.0.300" is not an IP address`},
+		{"tcp port 80", `expected "and" before "port"`},
+		{"tcp and port 80 or port 443", `put alternatives after "and" in parentheses`},
+		{"tcp or port 80", `"tcp" and "port 80" are joined by "or"`},
+		{"port 80 and port 443", `port is given twice`},
+		{"(tcp or udp", "a parenthesis is not closed"},
+		{"icmp and port 80", "filter ports need protocol tcp or udp"},
+		{"not tcp", `"not" is not a filter term`},
+		{"tcp and", "the filter ends where a term was expected"},
+	}
+	for _, c := range bad {
+		_, err := capture.ParseFilter(c.expr)
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: error %v, want one line starting %q", c.expr, err, c.want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ package capture
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -105,9 +106,10 @@ type Direction struct {
 	// Flags is every TCP flag seen in this direction.
 	Flags TCPFlags
 
-	seqOK   bool   // nextSeq is known
-	nextSeq uint32 // one past the highest sequence number sent
-	synSeq  uint32 // sequence number of the first SYN
+	seqOK    bool   // nextSeq is known
+	nextSeq  uint32 // one past the highest sequence number sent
+	synSeq   uint32 // sequence number of the first SYN
+	firstAck uint32 // acknowledgement number of the first segment with ACK (Flags has ACK)
 }
 
 // ICMPErrorKind is what an ICMP or ICMPv6 error message said about a flow.
@@ -225,6 +227,10 @@ type Flow struct {
 	// IsEcho marks an ICMP echo flow (ports are the identifier).
 	IsEcho bool
 
+	// alias is, on a joined flow, the record of its reply half: the same
+	// connection seen on the same interface under translated addresses.
+	alias *Flow
+
 	proto            Proto
 	cli, srv         [16]byte // client and server addresses, IPv4 mapped
 	cliPort, srvPort uint16
@@ -278,6 +284,7 @@ const slabChunk = 1024
 type slab[T any] struct {
 	chunks []*[slabChunk]T
 	n      int
+	used   int // records ever handed out: those past it are still zero
 }
 
 func (s *slab[T]) alloc() *T {
@@ -287,27 +294,26 @@ func (s *slab[T]) alloc() *T {
 	}
 	p := &s.chunks[c][s.n%slabChunk]
 	s.n++
-	var zero T
-	*p = zero
+	if s.n <= s.used { // a record of before a Reset
+		var zero T
+		*p = zero
+	}
+	s.used = max(s.used, s.n)
 	return p
 }
 
 func (s *slab[T]) at(i int) *T { return &s.chunks[i/slabChunk][i%slabChunk] }
 
-// Flows returns every flow in the order it was first seen.
-func (t *Table) Flows() []*Flow {
-	out := make([]*Flow, t.flows.n)
-	for i := range out {
-		out[i] = t.flows.at(i)
-	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].first < out[j].first })
-	return out
-}
+// Flows returns every flow in the order it was first seen, the two halves
+// of a connection seen before and after an address translation joined
+// into one (join.go).
+func (t *Table) Flows() []*Flow { return slices.Clone(t.joinedView().flows) }
 
-// Len is the number of flows.
-func (t *Table) Len() int { return t.flows.n }
+// Len is the number of flows Flows returns.
+func (t *Table) Len() int { return len(t.joinedView().flows) }
 
-// Lookup returns the flow of a key, nil when there is none.
+// Lookup returns the flow of a key, nil when there is none. The key of
+// either half of a joined flow finds the joined flow.
 func (t *Table) Lookup(k Key) *Flow {
 	a, b := k.A.Addr().As16(), k.B.Addr().As16()
 	pa, pb := k.A.Port(), k.B.Port()
@@ -315,7 +321,22 @@ func (t *Table) Lookup(k Key) *Flow {
 	if i < 0 {
 		return nil
 	}
-	return t.flows.at(i)
+	f := t.flows.at(i)
+	if j := t.joinedView().of[f]; j != nil {
+		return j
+	}
+	return f
+}
+
+// rawFlows returns every flow record in the order it was first seen,
+// each 5-tuple on its own.
+func (t *Table) rawFlows() []*Flow {
+	out := make([]*Flow, t.flows.n)
+	for i := range out {
+		out[i] = t.flows.at(i)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].first < out[j].first })
+	return out
 }
 
 // Conversation is the traffic between two IP addresses, every protocol and
@@ -326,7 +347,10 @@ type Conversation struct {
 	PacketsBA, BytesBA uint64     // B to A
 }
 
-// Conversations adds up the flows per address pair, sorted by address.
+// Conversations adds up the flows per address pair, sorted by address. An
+// address talking to itself has no direction: its traffic counts as A to
+// B, as tshark counts it. It counts each 5-tuple as captured: the halves
+// of a joined flow are counted under their own addresses, as tshark does.
 func (t *Table) Conversations() []Conversation {
 	type pair struct{ a, b netip.Addr }
 	m := map[pair]*Conversation{}
@@ -339,6 +363,9 @@ func (t *Table) Conversations() []Conversation {
 		cs, sc := f.Fwd, f.Rev
 		if s.Less(c) {
 			c, s, cs, sc = s, c, sc, cs
+		}
+		if c == s {
+			cs.Packets, cs.Bytes, sc = cs.Packets+sc.Packets, cs.Bytes+sc.Bytes, Direction{}
 		}
 		conv := m[pair{c, s}]
 		if conv == nil {

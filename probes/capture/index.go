@@ -21,23 +21,23 @@ type flowIndex struct {
 // initialSlots is the index's starting size (a power of two).
 const initialSlots = 1 << 12
 
-func mix64(x uint64) uint64 {
-	x ^= x >> 33
-	x *= 0xff51afd7ed558ccd
-	x ^= x >> 33
-	x *= 0xc4ceb9fe1a85ec53
-	x ^= x >> 33
-	return x
-}
-
-func endpointHash(a *[16]byte, port uint16) uint64 {
+// endpointWord folds an endpoint into a word: the IPv4-mapped part of the
+// address (or the IPv6 address folded) with the port, spread by an odd
+// multiplier, so two endpoints' words can be added without their bits
+// cancelling out the way XOR would.
+func endpointWord(a *[16]byte, port uint16) uint64 {
 	hi, lo := binary.LittleEndian.Uint64(a[:8]), binary.LittleEndian.Uint64(a[8:])
-	return mix64(lo ^ bits.RotateLeft64(hi, 29) ^ uint64(port)*0x9e3779b97f4a7c15)
+	return (lo ^ bits.RotateLeft64(hi, 29) ^ uint64(port)) * 0x9e3779b97f4a7c15
 }
 
-// flowHash is the same for (src, dst) and (dst, src).
+// flowHash is the same for (src, dst) and (dst, src): the sum of the
+// endpoints' words, mixed once.
 func flowHash(proto Proto, src *[16]byte, sport uint16, dst *[16]byte, dport uint16) uint64 {
-	return mix64(endpointHash(src, sport) + endpointHash(dst, dport) + uint64(proto))
+	x := endpointWord(src, sport) + endpointWord(dst, dport) + uint64(proto)
+	x ^= x >> 32
+	x *= 0xd6e8feb86659fd93
+	x ^= x >> 32
+	return x
 }
 
 // matches reports whether f is the flow of a packet, and if so whether

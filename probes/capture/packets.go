@@ -49,27 +49,46 @@ func (p *pkt) summary(f *Flow) string {
 // PacketsOf reads the pcap or pcapng file at path and returns the packets
 // of the flow k, at most max (0: all), in capture order. iface labels the
 // packets as Analyze's ReadOptions.Iface labels the flows. ICMP errors about
-// the flow are listed too: they are what says why it failed.
+// the flow are listed too: they are what says why it failed. The packets of
+// a flow joined from two halves (join.go) are those of both: the file is
+// read twice, first to find the flow's halves.
 func PacketsOf(path, iface string, k Key, max int) ([]Packet, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read capture: %w", err)
-	}
-	defer f.Close()
 	if iface == "" {
 		iface = filepath.Base(path)
 	}
-	return packetsOf(f, filepath.Base(path), iface, k, max)
+	t, err := AnalyzeFile(path, ReadOptions{Iface: iface})
+	if t == nil {
+		return nil, err
+	}
+	var alias Key
+	if f := t.Lookup(k); f != nil {
+		k = f.Key()
+		if f.alias != nil {
+			alias = f.alias.Key()
+		}
+	}
+	r, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read capture: %w", err)
+	}
+	defer r.Close()
+	return packetsOf(r, filepath.Base(path), iface, k, alias, max)
 }
 
-func packetsOf(r io.Reader, name, iface string, k Key, max int) ([]Packet, error) {
+// packetsOf reads the packets of flow k and of its reply half alias (the
+// zero Key for none) from r.
+func packetsOf(r io.Reader, name, iface string, k, alias Key, max int) ([]Packet, error) {
 	t := NewTable(iface)
 	var out []Packet
 	t.onPacket = func(f *Flow, p *pkt) {
-		if (max > 0 && len(out) >= max) || f.Key() != k {
+		if max > 0 && len(out) >= max {
 			return
 		}
-		out = append(out, Packet{Time: time.Unix(0, p.ts).UTC(), FromClient: p.src == f.cli && p.sport == f.cliPort,
+		fk := f.Key()
+		if fk != k && (fk != alias || alias == Key{}) {
+			return
+		}
+		out = append(out, Packet{Time: time.Unix(0, p.ts).UTC(), FromClient: fk == k && p.src == f.cli && p.sport == f.cliPort,
 			Iface: iface, Length: p.wire, Summary: p.summary(f)})
 	}
 	_, err := t.ReadCapture(r, name, 0)

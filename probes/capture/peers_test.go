@@ -71,7 +71,7 @@ func tsharkConversations(t *testing.T, tshark, path string) []peerConv {
 // packet and byte counts with tshark's "-z conv,ip" and "-z conv,ipv6" on
 // a generated capture with IPv4 and IPv6, TCP, UDP, DNS, ICMP echo and
 // errors, plus frames tshark must not count (ARP) or must count by address
-// only (a non-first fragment, GRE).
+// only (a non-first fragment, GRE), and an address talking to itself.
 func TestConversationsMatchTshark(t *testing.T) {
 	tshark := needPeer(t, "tshark")
 	b := ct.NewBuilder()
@@ -85,6 +85,8 @@ func TestConversationsMatchTshark(t *testing.T) {
 			b.IP(pod.Addr(), svc.Addr(), layers.IPProtocolTCP, 185, bytes.Repeat([]byte("f"), 60)),
 			b.IP(pod.Addr(), netip.MustParseAddr("10.96.0.99"), layers.IPProtocolGRE, 0, []byte("gre")),
 			b.DNS(pod6, netip.MustParseAddrPort("[fd00:10:96::a]:53"), ct.Query(4, "six.example.com", layers.DNSTypeAAAA)),
+			b.TCP(netip.AddrPortFrom(pod.Addr(), 50000), netip.AddrPortFrom(pod.Addr(), 8080), ct.SYN, 1, 0, nil),
+			b.TCP(netip.AddrPortFrom(pod.Addr(), 8080), netip.AddrPortFrom(pod.Addr(), 50000), ct.SYN|ct.ACK, 7, 2, nil),
 		} {
 			if err := p.Write(f); err != nil {
 				return err

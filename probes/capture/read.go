@@ -1,21 +1,19 @@
 package capture
 
 import (
-	"bufio"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
-// readBuffer is the size of the buffered reader in front of a capture.
-const readBuffer = 1 << 20
+// readBuffer is the size of the record reader's buffer: small enough that
+// the records it was just filled with are still in the CPU's cache when
+// they are decoded, large enough that refilling it is rare.
+const readBuffer = 256 << 10
 
 // File-format magic numbers, as the first four bytes read little-endian.
 const (
@@ -33,12 +31,6 @@ type ReadOptions struct {
 	Iface string
 	// MaxPackets stops reading after so many packets; 0 reads everything.
 	MaxPackets int
-}
-
-// packetSource is what pcapgo's Reader and NgReader have in common.
-type packetSource interface {
-	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-	LinkType() layers.LinkType
 }
 
 // AnalyzeFile reads a pcap or pcapng file (gzip-compressed pcap too) into
@@ -80,28 +72,43 @@ func Analyze(r io.Reader, name string, opts ReadOptions) (*Table, error) {
 // the packets read so far stay in the table. name is what errors call the
 // stream, e.g. "capture.pcap is truncated after packet 1234: unexpected EOF".
 func (t *Table) ReadCapture(r io.Reader, name string, max int) (int, error) {
-	src, err := openSource(r, name)
-	if err != nil {
+	src := &t.rr
+	defer func() { src.r = nil }() // the table keeps the buffer, not the stream
+	if err := src.open(r); err != nil {
+		return 0, fmt.Errorf("%s %w", name, err)
+	}
+	if err := t.useLink(src.link, name); err != nil {
 		return 0, err
 	}
-	lt := src.LinkType()
-	if lt != layers.LinkTypeEthernet && lt != layers.LinkTypeLinuxSLL {
-		return 0, fmt.Errorf("%s has link type %d (%s); netsleuth reads Ethernet and Linux cooked captures only", name, lt, lt)
-	}
-	t.setLinkType(lt)
 	n := 0
+	var rec record
 	for max <= 0 || n < max {
-		data, ci, err := src.ZeroCopyReadPacketData()
+		err := src.next(&rec)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
 			return n, readError(name, n, err)
 		}
-		t.Add(data, ci)
+		if rec.link != t.link {
+			if err := t.useLink(rec.link, name); err != nil {
+				return n, err
+			}
+		}
+		t.add(rec.data, rec.wire, rec.ts)
 		n++
 	}
 	return n, nil
+}
+
+// useLink makes the decoder start at the layer of link type lt, one of
+// those it reads.
+func (t *Table) useLink(lt layers.LinkType, name string) error {
+	if lt != layers.LinkTypeEthernet && lt != layers.LinkTypeLinuxSLL {
+		return fmt.Errorf("%s has link type %d (%s); netsleuth reads Ethernet and Linux cooked captures only", name, lt, lt)
+	}
+	t.setLinkType(lt)
+	return nil
 }
 
 // readError words a failure to read packet n+1 of a stream.
@@ -110,36 +117,4 @@ func readError(name string, n int, err error) error {
 		return fmt.Errorf("%s is truncated after packet %d: %w", name, n, err)
 	}
 	return fmt.Errorf("%s is damaged after packet %d: %w", name, n, err)
-}
-
-// openSource detects the format from the magic number and opens a reader.
-func openSource(r io.Reader, name string) (packetSource, error) {
-	br := bufio.NewReaderSize(r, readBuffer)
-	head, _ := br.Peek(4)
-	if len(head) >= 2 && binary.LittleEndian.Uint16(head) == magicGzip {
-		src, err := pcapgo.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("%s is gzip-compressed but holds no readable pcap: %w", name, err)
-		}
-		return src, nil
-	}
-	if len(head) < 4 {
-		return nil, fmt.Errorf("%s is too short to be a pcap or pcapng file (%d bytes)", name, len(head))
-	}
-	switch m := binary.LittleEndian.Uint32(head); m {
-	case magicPcapMicro, magicPcapNano, magicPcapMicroSwap, magicPcapNanoSwap:
-		src, err := pcapgo.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("%s has a damaged pcap header: %w", name, err)
-		}
-		return src, nil
-	case magicPcapng:
-		src, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			return nil, fmt.Errorf("%s has a damaged pcapng header: %w", name, err)
-		}
-		return src, nil
-	default:
-		return nil, fmt.Errorf("%s is not a pcap or pcapng file (it starts with %#08x)", name, m)
-	}
 }

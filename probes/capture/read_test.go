@@ -165,3 +165,36 @@ func FuzzAnalyze(f *testing.F) {
 		_ = tb.Conversations()
 	})
 }
+
+// TestResetTableReadsAsNew: a table Reset and read again holds what a new
+// table would: no flow, DNS or ICMP record keeps anything from before.
+func TestResetTableReadsAsNew(t *testing.T) {
+	first, second := mixPcap(t, 3000), func() []byte {
+		var buf bytes.Buffer
+		if _, err := ct.WriteMix(&buf, ct.MixOptions{Packets: 2000, Seed: 99}); err != nil {
+			t.Fatal(err)
+		}
+		return buf.Bytes()
+	}()
+	reused := capture.NewTable("x")
+	if _, err := reused.ReadCapture(bytes.NewReader(first), "first", 0); err != nil {
+		t.Fatal(err)
+	}
+	reused.Reset()
+	if _, err := reused.ReadCapture(bytes.NewReader(second), "second", 0); err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := capture.Analyze(bytes.NewReader(second), "x", capture.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := reused.Flows(), fresh.Flows()
+	if len(a) != len(b) || reused.Stats != fresh.Stats {
+		t.Fatalf("reused: %d flows %+v; fresh: %d flows %+v", len(a), reused.Stats, len(b), fresh.Stats)
+	}
+	for i := range a {
+		if got, want := capture.Classify(a[i]), capture.Classify(b[i]); got != want || a[i].Fwd != b[i].Fwd || a[i].Rev != b[i].Rev {
+			t.Fatalf("flow %d: reused %+v %v, fresh %+v %v", i, *a[i], got, *b[i], want)
+		}
+	}
+}

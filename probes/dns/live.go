@@ -178,34 +178,17 @@ func captureFailing(ctx context.Context, env *probes.Env, rec probes.Recorder, t
 			continue
 		}
 		done++
-		nodeAgents, failed, err := agent.StartNodes(ctx, env, rec, "capture a DNS query to the kube-dns ClusterIP on node "+node, []string{node})
-		if err != nil || len(nodeAgents) == 0 {
-			why := "the node agent did not start"
-			if err != nil {
-				why += ": " + err.Error()
-			} else if len(failed) > 0 && failed[0].Err != nil {
-				why += ": " + failed[0].Err.Error()
-			}
-			f.Evidence = append(f.Evidence, "capture: "+why)
-			continue
-		}
-		filter := capture.FilterSpec{Hosts: []netip.Addr{kd}, Ports: []uint16{53}}
-		veth, err := agent.PodVeth(ctx, env, pod, filter)
-		if err != nil {
-			f.Evidence = append(f.Evidence, "capture: "+err.Error())
-			continue
-		}
 		spec := &dnsquery.Spec{Servers: []dnsquery.Server{{Hop: HopKubeDNS, Addr: ips[0], Label: "Service kube-system/kube-dns"}},
 			Names: []string{"kubernetes.default.svc." + domain + "."}, Count: 2, TimeoutMs: liveTimeoutMs}
-		caps, err := agent.CaptureDuring(ctx, env, []agent.CapturePoint{{Agent: nodeAgents[0], Label: agent.LabelPodVeth, Req: veth}},
-			func(ctx context.Context) error {
+		f.Evidence = append(f.Evidence, agent.CaptureOn(ctx, env, rec, agent.Retry{
+			Probe: ID, What: "a DNS query to the kube-dns ClusterIP from " + pod.Ref(),
+			Filter: capture.FilterSpec{Hosts: []netip.Addr{kd}, Ports: []uint16{53}},
+			At:     []agent.Point{{Node: node, Label: agent.LabelPodVeth, Pod: &pod}},
+			Do: func(ctx context.Context) error {
 				_, err := env.Agents.Exec(ctx, pod, ops.Request{Ops: []ops.Op{{Kind: ops.DNS, DNS: spec}}})
 				return err
-			})
-		f.Evidence = append(f.Evidence, agent.CaptureEvidence(caps, agent.Save(env.Options.CaptureDir, env.RunID, ID, caps), capture.Context{})...)
-		if err != nil {
-			f.Evidence = append(f.Evidence, "capture: the retry failed: "+err.Error())
-		}
+			},
+		})...)
 	}
 }
 

@@ -19,42 +19,25 @@ const maxCaptures = 3
 // the target, and returns the classified packets as evidence.
 func captureFailing(ctx context.Context, env *probes.Env, rec probes.Recorder, in Input) map[string][]string {
 	out := map[string][]string{}
-	cctx := capture.Context{}
-	for _, cidrs := range in.PodCIDRs {
-		for _, c := range cidrs {
-			if pf, err := netip.ParsePrefix(c); err == nil {
-				cctx.PodCIDRs = append(cctx.PodCIDRs, pf)
-			}
-		}
+	var cidrs []string
+	for _, cs := range in.PodCIDRs {
+		cidrs = append(cidrs, cs...)
 	}
-	cctx.ClusterCIDRs = cctx.PodCIDRs
+	cctx := capture.PodContext(cidrs)
 	for _, p := range in.Probes {
 		if len(out) == maxCaptures || !ops.Arrived(p.FromNode) || ops.Arrived(p.FromPod) || (p.Policy != nil && !p.Policy.Allowed()) {
 			continue // a policy denial is explained by the policy, not by packets
 		}
-		rec.Stage(fmt.Sprintf("capturing the retry of %s from %s at its veth and the uplink of node %s", p.Target.Name, p.Pod.Ref(), p.Node))
-		out[CaptureKey(p.Node, p.Target.Name)] = captureOne(ctx, env, p, cctx)
+		out[CaptureKey(p.Node, p.Target.Name)] = agent.CaptureOn(ctx, env, rec, agent.Retry{
+			Probe: ID, What: fmt.Sprintf("a retry of %s from %s", p.Target.Name, p.Pod.Ref()), Context: cctx,
+			Filter: capture.FilterSpec{Hosts: []netip.Addr{p.Target.Addr}, Ports: []uint16{uint16(p.Target.port())}},
+			At: []agent.Point{{Node: p.Node, Label: agent.LabelPodVeth, Pod: &p.Pod},
+				{Node: p.Node, Label: agent.LabelUplink, RouteTo: p.Target.Addr.String()}},
+			Do: func(ctx context.Context) error {
+				_, err := env.Agents.Exec(ctx, p.Pod, ops.Request{Ops: p.Target.ops()})
+				return err
+			},
+		})
 	}
 	return out
-}
-
-func captureOne(ctx context.Context, env *probes.Env, p Probe, cctx capture.Context) []string {
-	filter := capture.FilterSpec{Hosts: []netip.Addr{p.Target.Addr}, Ports: []uint16{uint16(p.Target.port())}}
-	veth, err := agent.PodVeth(ctx, env, p.Pod, filter)
-	if err != nil {
-		return []string{"capture: the pod's veth was not found: " + err.Error()}
-	}
-	points := []agent.CapturePoint{
-		{Agent: p.NodeAg, Label: agent.LabelPodVeth, Req: veth},
-		{Agent: p.NodeAg, Label: agent.LabelUplink, Req: agent.CaptureRequest{RouteTo: p.Target.Addr.String(), Filter: filter}},
-	}
-	caps, err := agent.CaptureDuring(ctx, env, points, func(ctx context.Context) error {
-		_, err := env.Agents.Exec(ctx, p.Pod, ops.Request{Ops: p.Target.ops()})
-		return err
-	})
-	ev := agent.CaptureEvidence(caps, agent.Save(env.Options.CaptureDir, env.RunID, ID, caps), cctx)
-	if err != nil {
-		ev = append(ev, "capture: the retry failed: "+err.Error())
-	}
-	return ev
 }

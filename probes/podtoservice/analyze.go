@@ -74,6 +74,9 @@ type Input struct {
 	Facts      map[string]agent.NodeFacts // nodes that failed, read by node agents
 	Proxy      Proxy
 	NotStarted []probes.Agent
+	// Captures are the evidence of the captures of failing Service paths'
+	// retries, by node.
+	Captures map[string][]string
 	// From is the workload asked from (--from), "" when the run's own pod
 	// agents are the sources; its sender is then the one source, and
 	// Policy the policy engine's answer for its traffic to each backend
@@ -205,7 +208,7 @@ func Analyze(in Input) []model.Finding {
 func subject(node string) *model.Subject { return &model.Subject{Kind: "Node", Name: node} }
 
 func diagnose(in Input, v Verdict) []model.Finding {
-	ev := evidence(in, v.Node)
+	ev := append(evidence(in, v.Node), in.Captures[v.Node]...)
 	s := in.Service
 	if a, blocked := policyBlocks(in, v); blocked {
 		return []model.Finding{policyDenied(in, a, ev)}

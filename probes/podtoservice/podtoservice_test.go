@@ -208,6 +208,65 @@ func fixHas(f model.Finding, s string) bool {
 	return false
 }
 
+// TestPlanRetry: a ClusterIP failing from n1's pod is retried from that
+// pod and captured at its veth, at n1's route to the endpoint on n2 and at
+// n2's route back; a NodePort failing on n1 from every node is retried
+// from n2's pod and captured at its veth and at n1's address. Nothing is
+// planned for a node whose Service path works; the capture's evidence goes
+// on the node's finding.
+func TestPlanRetry(t *testing.T) {
+	ok, to := ops.OK, ops.Timeout
+	w := world{clusterFrom: map[string]ops.Outcome{"n1": to, "n2": ok}, directFrom: map[string]ops.Outcome{"n1": ok, "n2": ok},
+		nodePortOn: map[string]ops.Outcome{"n1": ok, "n2": ok}}
+	in := w.input(nil, Proxy{Mode: "iptables"})
+	in.Sources[0].Agent.IP, in.Sources[1].Agent.IP = "10.244.0.9", "10.244.1.9"
+	vs := Judge(in)
+	r, planned := planRetry(in, vs[0])
+	if !planned || r.Probe != ID || r.op.Target != "10.96.5.5" || r.op.Port != 80 || r.At[0].Pod == nil || r.At[0].Pod.Node != "n1" {
+		t.Fatalf("ClusterIP retry %+v %v", r, planned)
+	}
+	var where []string
+	for _, p := range r.At {
+		where = append(where, p.Node+":"+p.Label+":"+p.RouteTo+p.Carrying)
+	}
+	want := "n1:pod veth of the source: n1:route to endpoint 10.244.1.5:10.244.1.5 n2:route to the source:10.244.0.9"
+	if got := strings.Join(where, " "); got != want {
+		t.Errorf("points %s", got)
+	}
+	if got := r.Filter.String(); !strings.Contains(got, "ip host 10.96.5.5 or ip host 10.244.0.5 or ip host 10.244.1.5") ||
+		!strings.Contains(got, "tcp port 80") || !strings.Contains(got, "tcp port 8766") {
+		t.Errorf("filter %s", got)
+	}
+
+	w = world{clusterFrom: map[string]ops.Outcome{"n1": ok, "n2": ok}, directFrom: w.directFrom,
+		nodePortOn: map[string]ops.Outcome{"n1": to, "n2": ok}}
+	in = w.input(nil, Proxy{Mode: "iptables"})
+	vs = Judge(in)
+	r, planned = planRetry(in, vs[0])
+	if !planned || r.Probe != ID || r.op.Target != "10.250.0.1" || r.op.Port != 30080 || r.At[0].Pod.Node != "n2" ||
+		r.At[1].Node != "n1" || r.At[1].Carrying != "10.250.0.1" {
+		t.Errorf("NodePort retry %+v %v", r, planned)
+	}
+	if vs[1].Failing() {
+		t.Fatalf("n2 fails: %+v", vs[1])
+	}
+
+	in.Captures = map[string][]string{"n1": {"capture on node n1, pod veth of the source veth1: 3 packet(s), 1 flow(s)"}}
+	failing := 0
+	for _, f := range Analyze(in) {
+		if f.Subject == nil || f.Subject.Name != "n1" || f.Status != model.StatusFail {
+			continue
+		}
+		failing++
+		if !strings.Contains(strings.Join(f.Evidence, "\n"), "capture on node n1, pod veth") {
+			t.Errorf("%s lacks the capture evidence: %v", f.ID, f.Evidence)
+		}
+	}
+	if failing == 0 {
+		t.Error("no failing finding on n1")
+	}
+}
+
 // TestRefusedIsNotThePodNetwork: an endpoint that refuses proves the path
 // to it works, so the Service's failure is its port, not the pod network,
 // also when another endpoint does not answer at all.

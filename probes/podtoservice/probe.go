@@ -45,7 +45,8 @@ func (probe) Info() model.ProbeInfo {
 			"on every node (or, with --from, from your workload's identity on its node, its NetworkPolicies judged) connects " +
 			"to its ClusterIP, to every node's NodePort and straight to each endpoint. Where the " +
 			"Service fails but the endpoints answer, an announced node agent reads that node's nat table and names " +
-			"kube-proxy's state (rules gone, Service not programmed, bypassed) with the fix.",
+			"kube-proxy's state (rules gone, Service not programmed, bypassed) with the fix. A failing Service path is " +
+			"retried once and captured on its nodes (--capture=off disables it).",
 		RBAC: rbac,
 		Inputs: []model.Input{{Flag: "service", Description: "Service to test as namespace/name (default: a temporary one).",
 			Example: "default/my-service", Check: CheckService},
@@ -111,6 +112,9 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 			return err
 		}
 		in.Facts, in.NotStarted = facts, append(in.NotStarted, failed...)
+		if agent.Enabled(env) {
+			in.Captures = captureFailing(ctx, env, rec, in)
+		}
 	}
 	for _, f := range Analyze(in) {
 		rec.Finding(f)
@@ -155,22 +159,25 @@ func nodeNames(ns []Node) []string {
 // node's NodePort. The temporary Service answers HTTP naming its backend.
 func request(in Input) ops.Request {
 	s := in.Service
-	op := func(target string, port int) ops.Op {
-		if s.Temporary {
-			return ops.Op{Kind: ops.HTTP, Target: target, Port: port, Path: "/", TimeoutMs: 2000}
-		}
-		return ops.Op{Kind: ops.TCP, Target: target, Port: port, TimeoutMs: 2000}
-	}
-	req := ops.Request{Ops: []ops.Op{op(s.ClusterIP, s.Port)}}
+	req := ops.Request{Ops: []ops.Op{s.op(s.ClusterIP, s.Port)}}
 	for _, b := range s.Backends {
-		req.Ops = append(req.Ops, op(b.IP, b.Port))
+		req.Ops = append(req.Ops, s.op(b.IP, b.Port))
 	}
 	if s.NodePort > 0 {
 		for _, n := range in.Nodes {
-			req.Ops = append(req.Ops, op(n.IP, s.NodePort))
+			req.Ops = append(req.Ops, s.op(n.IP, s.NodePort))
 		}
 	}
 	return req
+}
+
+// op connects to target:port: HTTP for the temporary Service (its agents
+// answer naming themselves), TCP for the user's.
+func (s Service) op(target string, port int) ops.Op {
+	if s.Temporary {
+		return ops.Op{Kind: ops.HTTP, Target: target, Port: port, Path: "/", TimeoutMs: 2000}
+	}
+	return ops.Op{Kind: ops.TCP, Target: target, Port: port, TimeoutMs: 2000}
 }
 
 // measure runs the request from every sender; a source whose results are

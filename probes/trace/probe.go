@@ -208,29 +208,19 @@ func (s *session) captureLive(ctx context.Context, req ops.Request) {
 	if !agent.Enabled(s.env) || s.in.HostSend {
 		return
 	}
-	filter := capture.FilterSpec{Hosts: []netip.Addr{s.in.Dest}, Ports: []uint16{uint16(s.in.Port)}}
-	veth, err := agent.PodVeth(ctx, s.env, s.sender, filter)
-	if err != nil {
-		s.in.Captures = append(s.in.Captures, "capture: "+err.Error())
-		return
-	}
-	points := []agent.CapturePoint{{Agent: s.node, Label: agent.LabelPodVeth, Req: veth}}
+	node, sender := s.node.Node, s.sender
+	at := []agent.Point{{Node: node, Label: agent.LabelPodVeth, Pod: &sender}}
 	if s.in.DestKind == ToAddress {
-		points = append(points, agent.CapturePoint{Agent: s.node, Label: agent.LabelUplink, Req: agent.CaptureRequest{RouteTo: s.in.Dest.String(), Filter: filter}})
+		at = append(at, agent.Point{Node: node, Label: agent.LabelUplink, RouteTo: s.in.Dest.String()})
 	}
-	s.rec.Stage("capturing a retry of the connection at the source's veth")
-	caps, _ := agent.CaptureDuring(ctx, s.env, points, func(ctx context.Context) error {
-		_, err := s.env.Agents.Exec(ctx, s.sender, req)
-		return err
-	})
-	cctx := capture.Context{}
-	for _, c := range s.in.srcPodCIDRs() {
-		if pf, err := netip.ParsePrefix(c); err == nil {
-			cctx.PodCIDRs = append(cctx.PodCIDRs, pf)
-		}
-	}
-	cctx.ClusterCIDRs = cctx.PodCIDRs
-	s.in.Captures = append(s.in.Captures, agent.CaptureEvidence(caps, agent.Save(s.env.Options.CaptureDir, s.env.RunID, ID, caps), cctx)...)
+	s.in.Captures = append(s.in.Captures, agent.CaptureOn(ctx, s.env, s.rec, agent.Retry{
+		Probe: ID, What: "a retry of the connection from " + sender.Ref(), At: at, Context: capture.PodContext(s.in.srcPodCIDRs()),
+		Filter: capture.FilterSpec{Hosts: []netip.Addr{s.in.Dest}, Ports: []uint16{uint16(s.in.Port)}},
+		Do: func(ctx context.Context) error {
+			_, err := s.env.Agents.Exec(ctx, sender, req)
+			return err
+		},
+	})...)
 }
 
 // srcPodCIDRs are the source node's pod CIDRs.

@@ -5,6 +5,8 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,14 +21,19 @@ import (
 // captureOut is the JSON `netsleuth capture -o json` prints.
 type captureOut struct {
 	Iface string `json:"iface"`
+	Stats struct {
+		Packets int    `json:"packets"`
+		Stopped string `json:"stopped"`
+	} `json:"stats"`
 	Flows []struct {
-		Proto      string   `json:"proto"`
-		Client     string   `json:"client"`
-		Server     string   `json:"server"`
-		PacketsOut int      `json:"packetsOut"`
-		PacketsIn  int      `json:"packetsIn"`
-		Verdicts   []string `json:"verdicts"`
-		Sentences  []string `json:"sentences"`
+		Proto         string   `json:"proto"`
+		Client        string   `json:"client"`
+		Server        string   `json:"server"`
+		PacketsOut    int      `json:"packetsOut"`
+		PacketsIn     int      `json:"packetsIn"`
+		Verdicts      []string `json:"verdicts"`
+		Sentences     []string `json:"sentences"`
+		RepliesSeenAs string   `json:"repliesSeenAs"`
 	} `json:"flows"`
 }
 
@@ -35,23 +42,32 @@ type captureOut struct {
 // returns the decoded JSON and the exit code.
 func captureWhile(t *testing.T, ns, pod string, args []string, traffic string) (captureOut, int, string) {
 	t.Helper()
-	base := append(append([]string{"capture", "--kubeconfig", kubeconfig, "-o", "json", "--pod", ns + "/" + pod}, agentFlags...), args...)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		time.Sleep(4 * time.Second)
-		_, _ = execIn(ctxT(t, 30*time.Second), ns, pod, "sh", "-c", traffic)
-	}()
-	stdout, stderr, code := netsleuthCmd(t, base...)
-	<-done
+	stdout, stderr, code := captureRun(t, ns, pod, append([]string{"-o", "json"}, args...), traffic)
 	var out captureOut
 	if code != 2 {
 		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 			t.Fatalf("capture printed no JSON (exit %d): %v\n%s\n%s", code, err, stdout, stderr)
 		}
 	}
-	assertNothingLeft(t)
 	return out, code, stderr
+}
+
+// captureRun runs `netsleuth capture` on pod with args while the pod sends
+// traffic (a shell loop started once the agent has had time to start), and
+// checks that nothing is left in the cluster afterwards.
+func captureRun(t *testing.T, ns, pod string, args []string, traffic string) (stdout, stderr string, code int) {
+	t.Helper()
+	base := append(append([]string{"capture", "--kubeconfig", kubeconfig, "--pod", ns + "/" + pod}, agentFlags...), args...)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(4 * time.Second)
+		_, _ = execIn(ctxT(t, 30*time.Second), ns, pod, "sh", "-c", traffic)
+	}()
+	stdout, stderr, code = netsleuthCmd(t, base...)
+	<-done
+	assertNothingLeft(t)
+	return stdout, stderr, code
 }
 
 // flowWith returns the first flow to server whose first verdict is verdict.
@@ -202,6 +218,8 @@ func TestCaptureBadInput(t *testing.T) {
 		{[]string{"--pod", ns + "/nope"}, "pod " + ns + "/nope not found"},
 		{[]string{"--pod", ns + "/a", "--iface", "nsl-none0", "--duration", "2s"}, `no network interface "nsl-none0"`},
 		{[]string{"--pod", ns + "/a", "--peer", "10.244.x.1"}, `--peer "10.244.x.1" is not an IP`},
+		{[]string{"--pod", ns + "/a", "--filter", "port banana"}, `--filter "port banana": "banana" is not a port number`},
+		{[]string{"--read", truncatedPcap(t)}, "cut.pcap is truncated after packet 0"},
 	}
 	for _, tc := range cases {
 		stdout, stderr, code := netsleuthCmd(t, append(append([]string{"capture", "--kubeconfig", kubeconfig}, agentFlags...), tc.args...)...)
@@ -210,5 +228,91 @@ func TestCaptureBadInput(t *testing.T) {
 			t.Errorf("capture %v: exit %d, stderr %q, stdout %q; want exit 2 and %q", tc.args, code, stderr, stdout, tc.want)
 		}
 		assertNothingLeft(t)
+	}
+}
+
+// truncatedPcap is a pcap whose first record is cut short.
+func truncatedPcap(t *testing.T) string {
+	t.Helper()
+	b := []byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0}
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, 60, 0, 0, 0, 60, 0, 0, 0) // a 60-byte record...
+	b = append(b, make([]byte, 10)...)                              // ...of which 10 bytes are there
+	path := filepath.Join(t.TempDir(), "cut.pcap")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestCaptureIfacesAndBounds: the pod's HTTP to the external host seen on
+// the node's uplink (masqueraded: the node's address, both ways, one
+// connection each: the lab's uplink is a bridge with br_netfilter, whose
+// receive tap sees the replies already translated back to the pod, and the
+// analysis joins them to their requests) and on the bridge (printed as
+// text); --count stops the capture at that many packets and --filter keeps
+// only what it admits.
+func TestCaptureIfacesAndBounds(t *testing.T) {
+	ns, a, _, _ := labPods(t)
+	http := "for i in 1 2 3 4; do timeout 2 wget -q -O /dev/null http://192.168.2.10/; sleep 0.5; done"
+
+	out, code, stderr := captureWhile(t, ns, "a", []string{"--iface", "uplink", "--peer", extTarget, "--duration", "8s"}, http)
+	i, ok := flowWith(out, extTarget, "tcp-established")
+	if code != 0 || !ok || strings.HasPrefix(out.Flows[i].Client, a.Status.PodIP+":") || out.Flows[i].PacketsIn == 0 {
+		t.Errorf("uplink: want the HTTP flows masqueraded (client not %s), both ways, established, exit 0; got exit %d %+v\n%s", a.Status.PodIP, code, out, stderr)
+	} else {
+		t.Logf("uplink: %s -> %s, %d/%d packets, replies seen as %q", out.Flows[i].Client, out.Flows[i].Server,
+			out.Flows[i].PacketsOut, out.Flows[i].PacketsIn, out.Flows[i].RepliesSeenAs)
+	}
+
+	text, stderr, code := captureRun(t, ns, "a", []string{"--iface", "bridge", "--peer", extTarget, "--duration", "8s", "-o", "text"}, http)
+	for _, s := range []string{"capture: node ", "bridge", "PROTO", a.Status.PodIP, extTarget, "tcp-established", "what the flows show:", "connection established"} {
+		if !strings.Contains(text, s) {
+			t.Errorf("bridge -o text lacks %q (exit %d):\n%s\n%s", s, code, text, stderr)
+		}
+	}
+
+	out, code, stderr = captureWhile(t, ns, "a", []string{"--count", "3", "--filter", "tcp and port 80 and host 192.168.2.10", "--duration", "20s"}, http)
+	if out.Stats.Packets != 3 || out.Stats.Stopped != "packets" || code == 2 {
+		t.Errorf("--count 3: want 3 packets, stopped by packets; got exit %d %+v\n%s", code, out, stderr)
+	}
+	for _, f := range out.Flows {
+		if f.Server != extTarget || f.Proto != "tcp" {
+			t.Errorf("--filter admitted a flow it does not name: %+v", f)
+		}
+	}
+}
+
+// TestCaptureReplyDroppedOnNode: with node 1 dropping what the external
+// host sends its pods (a rule in mangle FORWARD: the lab's policy enforcer
+// keeps its jump, which accepts established traffic, first in filter
+// FORWARD, above any rule put there), the external probe's capture of its
+// retry sees the replies arrive on the uplink (the bridge nsl-br0, already
+// translated back to the pod there) and never reach the pod's veth, and says
+// so; the uplink's own flow is a handshake the pod never completed, not a
+// SYN with no reply.
+func TestCaptureReplyDroppedOnNode(t *testing.T) {
+	exclusive(t)
+	rule := fmt.Sprintf("FORWARD -s 192.168.2.10 -d %s -m comment --comment netsleuth-e2e-reply-drop -j DROP", podCIDR(t, "nsl-node1"))
+	if out, err := labCmd("on", "nsl-node1", "iptables -t mangle -I "+rule); err != nil {
+		t.Fatalf("adding the drop rule: %v\n%s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := labCmd("on", "nsl-node1", "while iptables -t mangle -C "+rule+" 2>/dev/null; do iptables -t mangle -D "+rule+"; done"); err != nil {
+			t.Errorf("removing the drop rule: %v\n%s", err, out)
+		}
+	})
+	r, _ := active(t, "--probe", "external", "--target", extTarget, "--capture-dir", t.TempDir())
+	var ev []string
+	for _, f := range r.Findings {
+		if f.Subject != nil && f.Subject.String() == extSubject {
+			ev = append(ev, f.Evidence...)
+		}
+	}
+	all := strings.Join(ev, "\n")
+	if !strings.Contains(all, "reply seen on nsl-node1/nsl-br0 but not on nsl-node1/") || !strings.Contains(all, "(dropped on the node)") {
+		t.Errorf("the capture evidence of %s does not say the replies reached the uplink and were dropped on the node:\n%s", extSubject, all)
+	}
+	if !strings.Contains(all, "nsl-br0: SYN-ACK from 192.168.2.10:80 never acknowledged") || strings.Contains(all, "nsl-br0: SYN with no reply") {
+		t.Errorf("the uplink's flow should be a handshake the pod never completed, not a SYN with no reply:\n%s", all)
 	}
 }

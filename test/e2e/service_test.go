@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +45,8 @@ func TestServiceHealthy(t *testing.T) {
 // kube-proxy on nsl-node1 (read from its nat table) and keep nsl-node2 healthy.
 func TestServiceKubeProxyStopped(t *testing.T) {
 	withFault(t, "kube-proxy", "--node", "nsl-node1")
-	r, code := active(t, "--probe", "pod-to-service")
+	dir := t.TempDir()
+	r, code := active(t, "--probe", "pod-to-service", "--capture-dir", dir)
 	assertNoServiceLeft(t)
 	noRules := want{id: "node.kube-proxy-no-rules", status: "fail", subject: "Node/nsl-node1",
 		rootCause: `Node nsl-node1 has no KUBE-SERVICES chain .*kube-proxy is not running there`,
@@ -58,6 +61,30 @@ func TestServiceKubeProxyStopped(t *testing.T) {
 		if !strings.Contains(ev, s) {
 			t.Errorf("evidence lacks %q:\n%s", s, ev)
 		}
+	}
+	// The probe's own retry of the ClusterIP, captured at the pod's veth on
+	// nsl-node1 and on the way to the endpoint on nsl-node2: the SYNs go
+	// unanswered, or leave untranslated, and never reach the endpoint's node.
+	for _, s := range []string{"capture on node nsl-node1, pod veth of the source", "route to endpoint",
+		"capture on node nsl-node2, route to the source", "pcap saved to " + dir} {
+		if !strings.Contains(ev, s) {
+			t.Errorf("the capture evidence lacks %q:\n%s", s, ev)
+		}
+	}
+	if strings.Contains(ev, "did not run") {
+		t.Errorf("a capture point did not run:\n%s", ev)
+	}
+	if !strings.Contains(ev, "SYN with no reply") && !strings.Contains(ev, "never left on") && !strings.Contains(ev, "unreachable") {
+		t.Errorf("the capture names neither an unanswered SYN, a request that never left nor an unreachable:\n%s", ev)
+	}
+	pcaps, _ := filepath.Glob(filepath.Join(dir, "*-pod-to-service-nsl-node1-*.pcap"))
+	shown := false
+	for _, p := range pcaps {
+		out, err := exec.Command("tshark", "-n", "-r", p, "-Y", "tcp.flags.syn==1").Output()
+		shown = shown || (err == nil && len(strings.TrimSpace(string(out))) > 0)
+	}
+	if !shown {
+		t.Errorf("no saved pcap of nsl-node1 shows the retry's SYNs in tshark: %v\n%s", pcaps, ev)
 	}
 	find(t, r, want{id: "pod-to-service.ok", status: "pass", subject: "Node/nsl-node2"})
 	if code != 1 {
