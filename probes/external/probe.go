@@ -109,7 +109,7 @@ func (probe) Info() model.ProbeInfo {
 		Description: "Tries each --target (IP, IP:port or CIDR sample) with ICMP and TCP from a pod and from the node " +
 			"itself (an announced privileged hostNetwork agent) on every node. Node fails: no route or target down. " +
 			"Node OK and pod fails: ip_forward, the FORWARD chain, or no MASQUERADE/SNAT for the pod CIDR, with the fix.",
-		RBAC: model.MergePermissions(agent.RBAC, kube.RBACNodes),
+		RBAC: model.MergePermissions(agent.RBAC, kube.RBACNodes, kube.RBACCNI),
 		Inputs: []model.Input{{Flag: "target", Description: "external IP, IP:port or CIDR to reach (repeatable).", Required: true,
 			Kinds: []string{probes.TargetIP, probes.TargetCIDR}}},
 	}
@@ -129,7 +129,7 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	agent.ReportLeftovers(ctx, env, rec, ID)
 	probes.RecordCoverage(rec, ID, sample)
 	names, cidrs := pick(sample.Nodes)
-	in := Input{PodCIDRs: cidrs, BadTargets: bad}
+	in := Input{PodCIDRs: cidrs, BadTargets: bad, CNI: kube.DiscoverCNI(ctx, env.Snap())}
 	pods, nodeAgents, notStarted, err := startBoth(ctx, env, rec, names)
 	if err != nil {
 		return err

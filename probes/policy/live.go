@@ -15,6 +15,8 @@ import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/kube"
+	"github.com/netsleuth/netsleuth/probes/nodenet"
 )
 
 // LiveMode says how a --from/--to question is verified with real traffic.
@@ -83,6 +85,25 @@ func (e *Engine) verifyLive(ctx context.Context, env *probes.Env, rec probes.Rec
 			return []model.Finding{f}, nil
 		}
 	}
+	dst := &e.Pods[q.dst.Pod]
+	var felix []nodenet.Felix
+	if cni := kube.DiscoverCNI(ctx, env.Snap()); cni.Name == "calico" {
+		var notStarted []model.Finding
+		felix, notStarted, err = felixOn(ctx, env, rec, cni.Calico, felixNodes(a.Node, dst.Node))
+		if err != nil {
+			return []model.Finding{f}, err
+		}
+		if causes := append(staleFelix(felix), notStarted...); len(causes) > 0 {
+			f.Evidence = append(f.Evidence, note, notVerifiedStale(causes))
+			return append([]model.Finding{f}, causes...), nil
+		}
+	}
+	return e.sendAndCompare(ctx, env, rec, q, f, a, v, note, felix)
+}
+
+// sendAndCompare sends the question's traffic from a and compares it with
+// the verdict v; felix is Calico's state on the nodes, when read.
+func (e *Engine) sendAndCompare(ctx context.Context, env *probes.Env, rec probes.Recorder, q question, f model.Finding, a probes.Agent, v Verdict, note string, felix []nodenet.Felix) ([]model.Finding, error) {
 	rec.Stage(fmt.Sprintf("sending %s to %s from %s", q.port, e.Pods[q.dst.Pod].Key(), a.Ref()))
 	live, err := e.send(ctx, env, a, q, v)
 	if err != nil {
@@ -95,6 +116,9 @@ func (e *Engine) verifyLive(ctx context.Context, env *probes.Env, rec probes.Rec
 	out := []model.Finding{f}
 	if contradiction != nil {
 		contradiction.Evidence = append(contradiction.Evidence, note)
+		if contradiction.ID == IDNotEnforced {
+			withFelix(contradiction, felix)
+		}
 		out = append(out, *contradiction)
 	}
 	return out, nil

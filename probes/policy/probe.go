@@ -25,7 +25,7 @@ func (probe) Info() model.ProbeInfo {
 	return model.ProbeInfo{
 		ID: "policy", Title: "NetworkPolicy reachability", Scenario: "D", Default: true,
 		Description: "Explains whether NetworkPolicies let pod A reach pod B on a port, which policy and rule decide it, verifies the answer with real traffic from a stand-in for A (a contradiction means the CNI does not enforce NetworkPolicy), and lints policies (DNS blocked, selectors matching nothing, missing named ports).",
-		RBAC:        model.MergePermissions(RBACLoad, agent.RBACStandIn, agent.RBACEphemeral),
+		RBAC:        model.MergePermissions(RBACLoad, agent.RBACStandIn, agent.RBACEphemeral, agent.RBAC, kube.RBACCNI),
 		Inputs: []model.Input{
 			{Flag: "from", Description: "source: ns/pod, an IP, or ns/* for a matrix", Example: "default/client", Check: CheckFrom},
 			{Flag: "to", Description: "destination: ns/pod:port[/proto], or ns/*:port[/proto] for a matrix", Example: "default/server:80", Check: CheckTo},
