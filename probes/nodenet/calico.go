@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 	"github.com/netsleuth/netsleuth/probes/kube"
 )
@@ -145,6 +146,23 @@ func calicoNATFixes(n Node, p Path, pool kube.IPPool, inPool bool) []model.Fix {
 				strings.NewReplacer(".", "-", "/", "-").Replace(cidr), cidr)})
 	}
 	return append(out, fixRuleMasq(n.Name, src, dst)...)
+}
+
+// FelixKnows reports the workload interface addr is routed to on n, and
+// whether felix's dispatch chains send it to its policy chains (felix has
+// programmed it).
+func FelixKnows(n Node, addr netip.Addr) (iface string, known bool) {
+	r, ok := n.Facts.RouteTo(addr)
+	if !ok || !strings.HasPrefix(r.Iface, "cali") {
+		return r.Iface, false
+	}
+	_, rules := agent.ParseIPTables(n.Facts.IPTables)
+	for _, rule := range rules {
+		if rule.Table == "filter" && strings.HasPrefix(rule.Chain, "cali-from-wl-dispatch") && rule.Args["-i"] == r.Iface {
+			return r.Iface, true
+		}
+	}
+	return r.Iface, false
 }
 
 // FelixHealthOp is the node agent's request for felix's readiness on the

@@ -76,9 +76,6 @@ func (t Table) HasChain(table, chain string) bool {
 // Policy is a built-in chain's policy ("" when the dump does not show it).
 func (t Table) Policy(table, chain string) string { return t.policies[table+"/"+chain] }
 
-// Rules are the rules of table/chain in order.
-func (t Table) Rules(table, chain string) []agent.Rule { return t.chains[table+"/"+chain] }
-
 // Eval walks chain of table for p as the kernel would, as far as a rule can
 // be judged from iptables-save: addresses, interfaces, protocol and port,
 // conntrack state (the packet is NEW), the packet mark (none at first, then

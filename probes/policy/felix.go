@@ -3,8 +3,10 @@ package policy
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
@@ -20,9 +22,11 @@ import (
 // felix that is gone with its rules enforces nothing. The policy probe
 // reads both nodes before it trusts the traffic.
 
-// felixOn reads felix's rules and health on nodes through node agents.
-// Agents that do not start give their findings instead of a state.
-func felixOn(ctx context.Context, env *probes.Env, rec probes.Recorder, c *kube.Calico, nodes []string) ([]nodenet.Felix, []model.Finding, error) {
+// felixOn reads felix's rules and health on nodes through node agents,
+// and on the sender's node whether felix has programmed the sender's
+// interface (a new stand-in pod takes felix a moment). Agents that do not
+// start give their findings instead of a state.
+func felixOn(ctx context.Context, env *probes.Env, rec probes.Recorder, c *kube.Calico, nodes []string, sender probes.Agent) ([]nodenet.Felix, []model.Finding, error) {
 	started, failed, err := agent.StartNodes(ctx, env, rec, "read felix's rules and health before trusting live traffic", nodes)
 	if err != nil {
 		return nil, nil, err
@@ -35,28 +39,69 @@ func felixOn(ctx context.Context, env *probes.Env, rec probes.Recorder, c *kube.
 	out, _ := probes.FanOut(ctx, len(started), 0, func(ctx context.Context, i int) (nodenet.Felix, error) {
 		a := started[i]
 		port := c.FelixHealthPort(a.Node)
-		req := agent.FactsRequest()
-		req.Ops = append(req.Ops, nodenet.FelixHealthOp(port))
-		resp, err := env.Agents.Exec(ctx, a, req)
-		if err != nil {
-			resp = ops.Response{}
+		for try := 0; ; try++ {
+			f, n := readFelix(ctx, env, a, port)
+			if a.Node != sender.Node || f.State != nodenet.FelixReady {
+				return f, nil
+			}
+			ip, _ := netip.ParseAddr(sender.IP)
+			iface, known := nodenet.FelixKnows(n, ip)
+			if known {
+				return f, nil
+			}
+			if try == len(programWait) {
+				f.State = nodenet.FelixStale
+				f.Detail = fmt.Sprintf("ready, yet after %s it has not programmed %s, the interface of %s (%s)", programWait.total(), iface, sender.Ref(), sender.IP)
+				f.Evidence = append(f.Evidence, fmt.Sprintf("node agent on %s: iptables-save → no rule of cali-from-wl-dispatch matches -i %s", a.Node, iface))
+				return f, nil
+			}
+			select {
+			case <-ctx.Done():
+				return f, nil
+			case <-time.After(programWait[try]):
+			}
 		}
-		return felixFrom(a.Node, port, resp), nil
 	})
 	return out, notStarted, nil
 }
 
+// programWait are the pauses while felix has not yet programmed a new
+// sender's interface.
+var programWait = waits{time.Second, time.Second, 2 * time.Second}
+
+type waits []time.Duration
+
+func (w waits) total() time.Duration {
+	var t time.Duration
+	for _, d := range w {
+		t += d
+	}
+	return t
+}
+
+// readFelix reads felix's rules and health port through node agent a.
+func readFelix(ctx context.Context, env *probes.Env, a probes.Agent, port int) (nodenet.Felix, nodenet.Node) {
+	req := agent.FactsRequest()
+	req.Ops = append(req.Ops, nodenet.FelixHealthOp(port))
+	resp, err := env.Agents.Exec(ctx, a, req)
+	if err != nil {
+		resp = ops.Response{}
+	}
+	return felixFrom(a.Node, port, resp)
+}
+
 // felixFrom judges felix from a node agent's answer to FactsRequest plus
 // FelixHealthOp.
-func felixFrom(node string, port int, resp ops.Response) nodenet.Felix {
+func felixFrom(node string, port int, resp ops.Response) (nodenet.Felix, nodenet.Node) {
 	n := len(agent.FactsRequest().Ops)
 	if len(resp.Results) != n+1 {
 		return nodenet.Felix{Node: node, State: nodenet.FelixUnknown, Detail: "unknown",
-			Evidence: []string{fmt.Sprintf("node agent on %s: no answer about felix's rules and health port %d", node, port)}}
+			Evidence: []string{fmt.Sprintf("node agent on %s: no answer about felix's rules and health port %d", node, port)}}, nodenet.Node{Name: node}
 	}
 	facts := resp
 	facts.Results = resp.Results[:n]
-	return nodenet.FelixOn(nodenet.Node{Name: node, Facts: agent.FactsFrom(node, facts)}, port, resp.Results[n])
+	nd := nodenet.Node{Name: node, Facts: agent.FactsFrom(node, facts)}
+	return nodenet.FelixOn(nd, port, resp.Results[n]), nd
 }
 
 // staleFelix are the node findings for every felix that keeps rules but

@@ -43,7 +43,7 @@ func TestFelixStates(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := felixFrom("nsl-node2", 9199, tc.resp)
+			f, _ := felixFrom("nsl-node2", 9199, tc.resp)
 			if f.State != tc.state || !strings.HasPrefix(f.Detail, tc.detail) {
 				t.Errorf("state %s %q, want %s %q", f.State, f.Detail, tc.state, tc.detail)
 			}
@@ -56,8 +56,8 @@ func TestFelixStates(t *testing.T) {
 
 func TestStaleFelixIsItsOwnRootCause(t *testing.T) {
 	fs := []nodenet.Felix{
-		felixFrom("nsl-node1", 9099, answer(felixRules, ops.Result{Outcome: ops.Timeout})),
-		felixFrom("nsl-node2", 9199, answer(felixRules, ops.Result{Outcome: ops.OK, Status: 200})),
+		felixOf("nsl-node1", 9099, answer(felixRules, ops.Result{Outcome: ops.Timeout})),
+		felixOf("nsl-node2", 9199, answer(felixRules, ops.Result{Outcome: ops.OK, Status: 200})),
 	}
 	causes := staleFelix(fs)
 	if len(causes) != 1 || causes[0].ID != nodenet.IDFelixNotProgramming || causes[0].Subject.Name != "nsl-node1" || causes[0].Status != model.StatusFail {
@@ -78,8 +78,8 @@ func TestWithFelix(t *testing.T) {
 	}
 	gone := base()
 	withFelix(gone, []nodenet.Felix{
-		felixFrom("nsl-node1", 9099, answer("", ops.Result{Outcome: ops.Refused})),
-		felixFrom("nsl-node2", 9199, answer("", ops.Result{Outcome: ops.Refused})),
+		felixOf("nsl-node1", 9099, answer("", ops.Result{Outcome: ops.Refused})),
+		felixOf("nsl-node2", 9199, answer("", ops.Result{Outcome: ops.Refused})),
 	})
 	if !strings.Contains(gone.RootCause, "deny default/a -> default/b on tcp/80, yet the traffic got through: the cluster's CNI is Calico, and on node nsl-node1, nsl-node2 felix") ||
 		!strings.Contains(gone.RootCause, "no enforcer at all") {
@@ -89,7 +89,7 @@ func TestWithFelix(t *testing.T) {
 		t.Errorf("fixes %+v", gone.Fixes)
 	}
 	ready := base()
-	withFelix(ready, []nodenet.Felix{felixFrom("nsl-node1", 9099, answer(felixRules, ops.Result{Outcome: ops.OK, Status: 200}))})
+	withFelix(ready, []nodenet.Felix{felixOf("nsl-node1", 9099, answer(felixRules, ops.Result{Outcome: ops.OK, Status: 200}))})
 	if !strings.Contains(ready.RootCause, "Felix reports ready on nsl-node1") || !strings.Contains(ready.Fixes[0].Description, "Install or enable") {
 		t.Errorf("ready: %q %+v", ready.RootCause, ready.Fixes)
 	}
@@ -98,4 +98,9 @@ func TestWithFelix(t *testing.T) {
 	if none.RootCause != base().RootCause {
 		t.Error("without felix facts the finding must not change")
 	}
+}
+
+func felixOf(node string, port int, resp ops.Response) nodenet.Felix {
+	f, _ := felixFrom(node, port, resp)
+	return f
 }

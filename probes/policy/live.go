@@ -89,7 +89,7 @@ func (e *Engine) verifyLive(ctx context.Context, env *probes.Env, rec probes.Rec
 	var felix []nodenet.Felix
 	if cni := kube.DiscoverCNI(ctx, env.Snap()); cni.Name == "calico" {
 		var notStarted []model.Finding
-		felix, notStarted, err = felixOn(ctx, env, rec, cni.Calico, felixNodes(a.Node, dst.Node))
+		felix, notStarted, err = felixOn(ctx, env, rec, cni.Calico, felixNodes(a.Node, dst.Node), a)
 		if err != nil {
 			return []model.Finding{f}, err
 		}
