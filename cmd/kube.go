@@ -48,7 +48,9 @@ func connect(ctx context.Context, flags *genericclioptions.ConfigFlags) (*rest.C
 		return nil, model.Cluster{}, kubeconfigError(flags, err)
 	}
 	cfg.QPS, cfg.Burst = 50, 100
-	cluster := model.Cluster{Context: raw.CurrentContext, Server: cfg.Host}
+	// The server as reports and messages show it: a password in its URL
+	// is redacted.
+	cluster := model.Cluster{Context: raw.CurrentContext, Server: model.Redact(cfg.Host)}
 	if flags.Context != nil && *flags.Context != "" {
 		cluster.Context = *flags.Context
 	}

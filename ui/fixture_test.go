@@ -124,7 +124,12 @@ func (s *session) typeText(text string) {
 // screen is the rendered screen.
 func (s *session) screen() string { return s.m.render() }
 
-// feed runs cmd (and the commands of a batch) for at most a moment each
+// feedWait is how long feed lets one command run. Commands that wait for
+// events or ticks never answer in time and are dropped; commands that read
+// files (a capture's pcap) must answer within it even on a loaded machine.
+const feedWait = time.Second
+
+// feed runs cmd (and the commands of a batch) for at most feedWait each
 // and delivers the messages a test cares about back to Update.
 func (s *session) feed(cmd tea.Cmd) {
 	s.t.Helper()
@@ -136,7 +141,7 @@ func (s *session) feed(cmd tea.Cmd) {
 	var msg tea.Msg
 	select {
 	case msg = <-ch:
-	case <-time.After(100 * time.Millisecond):
+	case <-time.After(feedWait):
 		return // a tick, a blink or a wait for events
 	}
 	switch msg := msg.(type) {

@@ -43,7 +43,7 @@ func (l *lab) cachedBuild(ctx context.Context, modDir, pkg, out, tags, ldflags s
 
 // buildAll builds the cluster components (cached by version) and the lab's
 // own programs (rebuilt from this checkout every time; Go's cache makes that
-// quick).
+// quick). The agent image, netsleuth itself, is built by buildAgentImage.
 func (l *lab) buildAll(ctx context.Context) error {
 	kdir := filepath.Join(l.p.Cache, "kubernetes-"+kubeVersion)
 	minor := strings.Split(kubeVersion, ".")[1]
@@ -63,7 +63,6 @@ func (l *lab) buildAll(ctx context.Context) error {
 		}
 	}
 	own := map[string]string{
-		"netsleuth":       ".",
 		"pause":           "./hack/pause",
 		"labecho":         "./hack/labecho",
 		"netpol-enforcer": "./hack/netpol-enforcer",
