@@ -169,3 +169,13 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// TestFelixHealthOpIsValid: the agent takes the health request the policy
+// probe sends for felix.
+func TestFelixHealthOpIsValid(t *testing.T) {
+	for _, port := range []int{9099, 9199} {
+		if err := (ops.Request{Ops: []ops.Op{nodenet.FelixHealthOp(port)}}).Validate(); err != nil {
+			t.Errorf("port %d: %v", port, err)
+		}
+	}
+}
