@@ -18,11 +18,13 @@ modules=(. $(git ls-files '*/go.mod' | xargs -rn1 dirname | grep -v '^hack/kube$
 # faults, the default suite on a healthy cluster (every probe that passes on
 # the bridge profile), NetworkPolicy verified live against felix (the
 # access-nginx walkthrough, allow by label, deny, felix gone, felix frozen),
-# and the node faults with their root causes and fixes in Calico's terms.
+# the node faults with their root causes and fixes in Calico's terms, and
+# asked --from a workload: its egress denied by felix, a policy to an
+# address or a Service, a node fault behind it.
 # The rest (CLI, TUI, capture, trace, RBAC, scale, concurrency) does not
 # depend on the CNI and runs once, on the bridge profile, to keep a cold CI
 # run under an hour.
-calico_tests='^(TestLabHealthy|TestLabFaults|TestLabEnforcer|TestLabNodeLocal|TestCheckHealthyLab|TestPolicyAccessNginx|TestPolicyNotEnforced|TestPolicyEnforcerStale|TestFixNodeFaults)$'
+calico_tests='^(TestLabHealthy|TestLabFaults|TestLabEnforcer|TestLabNodeLocal|TestCheckHealthyLab|TestPolicyAccessNginx|TestPolicyNotEnforced|TestPolicyEnforcerStale|TestFixNodeFaults|TestExternalFrom|TestExternalFromNodeFault|TestPolicyToAddressAndService|TestPodToServiceFrom)$'
 
 unit() {
   echo "== gofmt"
