@@ -28,8 +28,9 @@ e2e:
 bench:
 	@hack/bench.sh
 
+# CNI=calico brings up the calico profile (Calico's CNI plugin and felix).
 cluster-up:
-	$(LAB) up
+	$(LAB) up $(if $(CNI),--cni $(CNI))
 
 cluster-down:
 	$(LAB) down

@@ -8,6 +8,7 @@
 #   active  the default active suite on the lab: wall time and API calls (bench/active)
 #   capture the flow decoder on a generated 1M-packet pcap vs tcpdump and tshark (bench/capture)
 #   lab     warm lab bring-up and teardown (takes the lab down; not in the default set)
+#   lab-calico  the same for the calico profile (up --cni calico: both nodes Ready, felix ready)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need() { command -v "$1" >/dev/null || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null; }; }
@@ -39,13 +40,14 @@ check_bench() {
 }
 
 lab_bench() {
+  local cni=${1:-bridge}
   go build -o .lab/bin/lab-bench ./hack/lab
   for i in 1 2 3; do
     .lab/bin/lab-bench down >/dev/null 2>&1
-    /usr/bin/time -f "lab up: %e s wall" .lab/bin/lab-bench up 2>&1 | grep -E 'lab up|every node Ready|wall'
+    /usr/bin/time -f "lab up: %e s wall" .lab/bin/lab-bench up --cni "$cni" 2>&1 | grep -E 'lab up|every node Ready|felix ready|wall'
   done
   /usr/bin/time -f "lab down: %e s wall" .lab/bin/lab-bench down 2>&1 | tail -2
-  .lab/bin/lab-bench up >/dev/null 2>&1
+  .lab/bin/lab-bench up --cni "$cni" >/dev/null 2>&1
 }
 
 what=("$@")
@@ -56,7 +58,8 @@ for w in "${what[@]}"; do
     policy) bench/policy/run.sh ;;
     check) check_bench ;;
     dns|active|capture) if [ -x "bench/$w/run.sh" ]; then "bench/$w/run.sh"; else echo "bench/$w/run.sh: not written yet"; fi ;;
-    lab) lab_bench ;;
+    lab) lab_bench bridge ;;
+    lab-calico) lab_bench calico ;;
     *) echo "unknown benchmark $w" >&2; exit 2 ;;
   esac
 done

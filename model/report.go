@@ -17,6 +17,9 @@ type Cluster struct {
 	Context string `json:"context,omitempty"`
 	Server  string `json:"server,omitempty"`
 	Version string `json:"version,omitempty"`
+	// CNI names the cluster's network plugin and its version when the
+	// cluster shows them ("Calico v3.31.0", "plain bridge").
+	CNI string `json:"cni,omitempty"`
 }
 
 // Summary counts findings by status.

@@ -70,6 +70,10 @@ type Session struct {
 	closed   bool
 	close    sync.Once
 	closeErr error
+	// cni is the cluster's CNI for the report, read once in the background
+	// (cniDone closes when it is known).
+	cni     string
+	cniDone chan struct{}
 }
 
 // instance is one probe in one run.
@@ -101,6 +105,8 @@ func Start(ctx context.Context, ps []Probe, env *Env, opts SessionOptions) *Sess
 		sem: make(chan struct{}, opts.Runner.Parallel), known: map[string]Probe{},
 		events: newQueue(), current: map[string]*instance{}, idle: make(chan struct{}), started: time.Now()}
 	close(s.idle)
+	s.cniDone = make(chan struct{})
+	go s.discoverCNI(env)
 	for _, p := range slices.Concat(ps, opts.Extra) {
 		if _, dup := s.known[p.Info().ID]; !dup {
 			s.known[p.Info().ID] = p
@@ -297,14 +303,42 @@ func (s *Session) Report() *model.Report {
 	if s.running > 0 || end.IsZero() {
 		end = time.Now()
 	}
-	started := s.started
+	started, done := s.started, s.running == 0 && !s.ended.IsZero()
 	s.mu.Unlock()
-	r := model.NewReport(s.opts.Cluster, started)
+	if done { // a finished run's report names the CNI, when it can be read in time
+		select {
+		case <-s.cniDone:
+		case <-time.After(5 * time.Second):
+		}
+	}
+	s.mu.Lock()
+	cluster := s.opts.Cluster
+	if cluster.CNI == "" {
+		cluster.CNI = s.cni
+	}
+	s.mu.Unlock()
+	r := model.NewReport(cluster, started)
 	r.DurationMs = end.Sub(started).Milliseconds()
 	for _, f := range Merge(all) {
 		r.Add(f)
 	}
 	return r
+}
+
+// discoverCNI names the cluster's CNI for the report (kube.DiscoverCNI,
+// through the run's snapshot, so the probes reuse what it read).
+func (s *Session) discoverCNI(env *Env) {
+	defer close(s.cniDone)
+	if env.Kube == nil {
+		return
+	}
+	c := kube.DiscoverCNI(s.ctx, env.Snap())
+	if c.Name == "" {
+		return // the report leaves out what the cluster does not show
+	}
+	s.mu.Lock()
+	s.cni = c.String()
+	s.mu.Unlock()
 }
 
 func cloneOptions(o Options) Options {

@@ -226,8 +226,12 @@ func writeSymptoms(b *strings.Builder, s textStyles, gs []Group) {
 
 func writeHeader(b *strings.Builder, s textStyles, r *model.Report) {
 	c := r.Cluster
-	fmt.Fprintf(b, "%s context %s, server %s, version %s\n", s.render(s.label, "netsleuth report:"),
-		orDash(c.Context), orDash(c.Server), orDash(c.Version))
+	cni := ""
+	if c.CNI != "" {
+		cni = ", CNI " + c.CNI
+	}
+	fmt.Fprintf(b, "%s context %s, server %s, version %s%s\n", s.render(s.label, "netsleuth report:"),
+		orDash(c.Context), orDash(c.Server), orDash(c.Version), cni)
 	sum := r.Summary
 	dur := (time.Duration(r.DurationMs) * time.Millisecond).Round(100 * time.Millisecond)
 	fmt.Fprintf(b, "%s findings in %s: %s pass, %s warn, %s fail, %s error, %s skip\n",

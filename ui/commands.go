@@ -9,7 +9,6 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netsleuth/netsleuth/model"
 	pkube "github.com/netsleuth/netsleuth/probes/kube"
@@ -81,8 +80,8 @@ func closeSession(r Runner) tea.Cmd {
 }
 
 // DiscoverCluster returns the command that reads, after the first frame,
-// what the header shows about the cluster: the node count, the CNI
-// (well-known DaemonSets in kube-system) and kube-proxy's mode. It reads
+// what the header shows about the cluster: the node count, the CNI and its
+// version (kube.DiscoverCNI) and kube-proxy's mode. It reads
 // through the first run's snapshot, so the probes reuse what it read.
 func DiscoverCluster(snap *pkube.Snapshot) func() tea.Cmd {
 	return func() tea.Cmd {
@@ -94,29 +93,12 @@ func DiscoverCluster(snap *pkube.Snapshot) func() tea.Cmd {
 	}
 }
 
-// cnis maps DaemonSet names in kube-system to the CNI they belong to.
-var cnis = []struct{ daemonSet, cni string }{
-	{"calico-node", "calico"}, {"cilium", "cilium"}, {"kube-flannel-ds", "flannel"},
-	{"weave-net", "weave"}, {"antrea-agent", "antrea"}, {"kube-router", "kube-router"},
-}
-
 func discover(ctx context.Context, snap *pkube.Snapshot) header.Facts {
 	nodes, err := snap.Nodes(ctx)
 	if err != nil {
 		return header.Facts{Err: fmt.Errorf("listing nodes: %w", err)}
 	}
-	f := header.Facts{Nodes: len(nodes), CNI: "bridge/unknown"}
-	if ds, err := snap.Client().AppsV1().DaemonSets("kube-system").List(ctx, metav1.ListOptions{}); err == nil {
-	found:
-		for _, c := range cnis {
-			for _, d := range ds.Items {
-				if d.Name == c.daemonSet {
-					f.CNI = c.cni
-					break found
-				}
-			}
-		}
-	}
+	f := header.Facts{Nodes: len(nodes), CNI: pkube.DiscoverCNI(ctx, snap).String()}
 	f.ProxyMode = pkube.DiscoverKubeProxy(ctx, snap).Mode
 	return f
 }

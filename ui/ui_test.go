@@ -380,7 +380,7 @@ func TestProbeErrorIsAFinding(t *testing.T) {
 func isQuit(msg tea.Msg) bool { _, ok := msg.(tea.QuitMsg); return ok }
 
 func headerFacts() header.Facts {
-	return header.Facts{Nodes: 2, CNI: "bridge/unknown", ProxyMode: "iptables"}
+	return header.Facts{Nodes: 2, CNI: "plain bridge", ProxyMode: "iptables"}
 }
 
 // answer replaces the open prompt's value with text and presses enter, as

@@ -38,6 +38,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.flowTab, _, _ = m.flowTab.Update(msg, m.ctx.Keys)
 	case clusterDiscoveredMsg:
 		m.header.SetFacts(msg.facts)
+		if msg.facts.Err == nil {
+			m.store.Cluster.CNI = msg.facts.CNI // an exported report names it too
+		}
 	case spinner.TickMsg:
 		return m, m.onSpin(msg)
 	case secondTickedMsg:

@@ -123,7 +123,7 @@ func (l *lab) kubeProxyConfig(n node) map[string]any {
 }
 
 // containerdConfig is containerd's own config for one node: its own root,
-// state and socket, CRI with the local pause image and the bridge CNI.
+// state and socket, CRI with the local pause image and the profile's CNI.
 func (l *lab) containerdConfig(n node) string {
 	return fmt.Sprintf(`version = 2
 root = %q
@@ -151,10 +151,10 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = %q
     conf_dir = %q
 `, l.p.Node(n.Name, "containerd"), filepath.Join(l.p.Run, n.Name, "state"), l.p.Socket(n.Name),
-		l.p.Node(n.Name, "opt"), pauseImage, l.p.Node(n.Name, "cni"))
+		l.p.Node(n.Name, "opt"), pauseImage, l.cniBinDir(), l.p.Node(n.Name, "cni"))
 }
 
 // cniConfig is the bridge CNI chain of one node for its allocated pod CIDR:

@@ -16,16 +16,20 @@ import (
 )
 
 // ourChainPrefixes name the iptables chains the lab's processes create: the
-// lab's own (NSL-), kubelet's and kube-proxy's (KUBE-) and the CNI plugins'
-// (CNI-). up refuses to start when the host already has KUBE- chains it did
-// not make, so removing them here removes only the lab's.
-var ourChainPrefixes = []string{"NSL-", "KUBE-", "CNI-"}
+// lab's own (NSL-), kubelet's and kube-proxy's (KUBE-), the CNI plugins'
+// (CNI-) and felix's in the calico profile (cali-). up refuses to start when
+// the host already has such chains it did not make, so removing them here
+// removes only the lab's.
+var ourChainPrefixes = []string{"NSL-", "KUBE-", "CNI-", "cali-"}
 
 var labNetNS = []string{nodes[1].NetNS, routerNS, externalNS, upstreamNS}
 
 // stopOrder stops the lab's processes dependents first.
 func (l *lab) stopOrder() []string {
 	var order []string
+	for _, n := range nodes {
+		order = append(order, "felix-"+n.Name)
+	}
 	for _, n := range nodes {
 		order = append(order, "netpol-enforcer-"+n.Name, "kube-proxy-"+n.Name, "kubelet-"+n.Name)
 	}
@@ -60,6 +64,8 @@ func (l *lab) down(ctx context.Context) error {
 	}
 	errs = append(errs, l.removeHostNetwork(ctx))
 	errs = append(errs, cleanIptables(ctx))
+	// felix's ipsets on the host (node 1); node 2's went with its namespace.
+	errs = append(errs, destroyIPSets(ctx, ""))
 	for k, v := range l.s.Sysctls {
 		if v != "" {
 			_, err := run(ctx, "sysctl", "-qw", k+"="+v)
@@ -214,23 +220,36 @@ func cleanIptables(ctx context.Context) error {
 			continue // no such family here
 		}
 		for table, body := range filterTables(out) {
-			f, err := os.CreateTemp("", "nsl-restore-*")
-			if err != nil {
-				return err
-			}
-			_, _ = f.WriteString(body)
-			f.Close()
-			_, err = run(ctx, "sh", "-c", fmt.Sprintf("%s-restore -T %s < %s", fam, table, f.Name()))
-			os.Remove(f.Name())
-			errs = append(errs, err)
+			errs = append(errs, restoreFamily(ctx, "", fam, table, body))
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// restoreTable replaces one IPv4 table in namespace ns with body.
+func restoreTable(ctx context.Context, ns, table, body string) error {
+	return restoreFamily(ctx, ns, "iptables", table, body)
+}
+
+func restoreFamily(ctx context.Context, ns, fam, table, body string) error {
+	f, err := os.CreateTemp("", "nsl-restore-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	_, _ = f.WriteString(body)
+	f.Close()
+	_, err = inNS(ctx, ns, "sh", "-c", fmt.Sprintf("%s-restore -T %s < %s", fam, table, f.Name()))
+	return err
+}
+
 // filterTables takes iptables-save output and returns, for each table that
 // holds something of the lab's, that table without it.
-func filterTables(save string) map[string]string {
+func filterTables(save string) map[string]string { return filterTablesBy(save, isOurs) }
+
+// filterTablesBy returns, for each table of an iptables-save dump with a
+// line drop matches, that table without those lines.
+func filterTablesBy(save string, drop func(string) bool) map[string]string {
 	out := map[string]string{}
 	var table string
 	var b strings.Builder
@@ -246,7 +265,7 @@ func filterTables(save string) map[string]string {
 			if touched {
 				out[table] = b.String()
 			}
-		case isOurs(line):
+		case drop(line):
 			touched = true
 		case strings.HasPrefix(line, ":") || strings.HasPrefix(line, "-A"):
 			b.WriteString(line + "\n")
@@ -266,7 +285,7 @@ func isOurs(line string) bool {
 	if f[0] != "-A" || len(f) < 2 {
 		return false
 	}
-	if hasOurPrefix(f[1]) || strings.Contains(line, guardComment) || namesLabNet(f) {
+	if hasOurPrefix(f[1]) || strings.Contains(line, guardComment) || namesLabNet(f) || isFelix(line) {
 		return true
 	}
 	for i := 2; i+1 < len(f); i++ {

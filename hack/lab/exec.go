@@ -31,6 +31,18 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 	return out.String(), nil
 }
 
+// runIn executes a command in dir and returns its standard output.
+func runIn(ctx context.Context, dir, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.String(), nil
+}
+
 // inNS runs a command inside a lab network namespace (host when ns is "").
 // nsenter --net keeps the host's mount namespace, which containerd and kubelet
 // need to share (CLUSTER.md: not ip netns exec).
@@ -111,6 +123,9 @@ func (l *lab) stop(name string, grace time.Duration) {
 	}
 	// The recorded PID is nsenter's for namespaced processes; nsenter execs the
 	// program, so the PID is the program's own.
+	// SIGCONT first: a process a fault froze (SIGSTOP) would not act on
+	// SIGTERM.
+	_ = syscall.Kill(pid, syscall.SIGCONT)
 	_ = syscall.Kill(pid, syscall.SIGTERM)
 	deadline := time.Now().Add(grace)
 	for time.Now().Before(deadline) {

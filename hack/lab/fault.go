@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,16 +18,22 @@ type faultDef struct {
 	about   string
 	inject  func(context.Context, *lab, node, string) error
 	restore func(context.Context, *lab, node, string) error
-	stops   func(node) []string // processes the fault stops on purpose
+	stops   func(*lab, node) []string // processes the fault stops on purpose
 }
 
 var faults = map[string]faultDef{
 	"snat": {
-		about: "drop the node's MASQUERADE rule for pod traffic to the external subnet (seed 003)",
+		about: "drop the node's MASQUERADE rule for pod traffic to the external subnet (seed 003); calico profile: natOutgoing off in the node's IPPool",
 		inject: func(ctx context.Context, l *lab, n node, _ string) error {
+			if l.calico() {
+				return l.setNATOutgoing(ctx, n, false)
+			}
 			return installChain(ctx, n.NetNS, "nat", natChain, []string{"POSTROUTING"}, nil)
 		},
 		restore: func(ctx context.Context, l *lab, n node, _ string) error {
+			if l.calico() {
+				return l.setNATOutgoing(ctx, n, true)
+			}
 			return installChain(ctx, n.NetNS, "nat", natChain, []string{"POSTROUTING"}, snatRules())
 		},
 	},
@@ -54,7 +61,7 @@ var faults = map[string]faultDef{
 			return err
 		},
 		restore: func(ctx context.Context, l *lab, n node, _ string) error { return l.start(l.kubeProxyProc(n)) },
-		stops:   func(n node) []string { return []string{"kube-proxy-" + n.Name} },
+		stops:   func(_ *lab, n node) []string { return []string{"kube-proxy-" + n.Name} },
 	},
 	"coredns-zero": {
 		about:   "scale the CoreDNS Deployment to 0 replicas",
@@ -71,22 +78,48 @@ var faults = map[string]faultDef{
 		},
 	},
 	"enforcer": {
-		about: "stop the NetworkPolicy enforcer on every node (policies stop being enforced)",
+		about: "stop the NetworkPolicy enforcer on every node, its rules removed (no enforcer at all; calico profile: felix and its chains and ipsets)",
 		inject: func(ctx context.Context, l *lab, _ node, _ string) error {
-			for _, n := range nodes {
-				l.stop("netpol-enforcer-"+n.Name, 5*time.Second)
+			for _, p := range l.enforcerProcs() {
+				l.stop(p.Name, 5*time.Second)
 			}
-			return nil
-		},
-		restore: func(ctx context.Context, l *lab, _ node, _ string) error {
+			if !l.calico() {
+				return nil // the lab's enforcer removes its rules when it stops
+			}
 			for _, n := range nodes {
-				if err := l.start(l.enforcerProc(n)); err != nil {
+				if err := removeFelixState(ctx, n.NetNS); err != nil {
 					return err
 				}
 			}
 			return nil
 		},
-		stops: func(node) []string { return []string{"netpol-enforcer-nsl-node1", "netpol-enforcer-nsl-node2"} },
+		restore: func(ctx context.Context, l *lab, _ node, _ string) error {
+			for _, p := range l.enforcerProcs() {
+				if err := l.start(p); err != nil {
+					return err
+				}
+			}
+			if l.calico() {
+				return l.waitFelix(ctx)
+			}
+			return nil
+		},
+		stops: func(l *lab, _ node) []string { return procNamesOf(l.enforcerProcs()) },
+	},
+	"enforcer-stale": {
+		about: "freeze the NetworkPolicy enforcer on every node (SIGSTOP): running, its rules left as they were, nothing new programmed (calico profile: felix, its health endpoint silent)",
+		inject: func(ctx context.Context, l *lab, _ node, _ string) error {
+			return l.signalEnforcers(ctx, "STOP")
+		},
+		restore: func(ctx context.Context, l *lab, _ node, _ string) error {
+			if err := l.signalEnforcers(ctx, "CONT"); err != nil {
+				return err
+			}
+			if l.calico() {
+				return l.waitFelix(ctx)
+			}
+			return nil
+		},
 	},
 	"nodelocal": {
 		about:   "a mode, not a fault: run the NodeLocal DNS cache on every node (169.254.20.10) and point kubelet clusterDNS at it ('nodelocal on|off' does the same)",
@@ -100,7 +133,7 @@ var faults = map[string]faultDef{
 			return nil
 		},
 		restore: func(ctx context.Context, l *lab, _ node, _ string) error { return l.start(l.hostProcs()[0]) },
-		stops:   func(node) []string { return []string{"external-host"} },
+		stops:   func(*lab, node) []string { return []string{"external-host"} },
 	},
 }
 
@@ -295,7 +328,7 @@ func (l *lab) faultStopped(name string) bool {
 			continue
 		}
 		n, _ := findNode(f.Node)
-		for _, p := range def.stops(n) {
+		for _, p := range def.stops(l, n) {
 			if p == name {
 				return true
 			}
@@ -313,4 +346,26 @@ func printFaults() {
 	for _, n := range names {
 		fmt.Printf("  %-15s %s\n", n, faults[n].about)
 	}
+}
+
+func procNamesOf(ps []proc) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+// signalEnforcers sends sig (a name kill takes) to the enforcer on every node.
+func (l *lab) signalEnforcers(ctx context.Context, sig string) error {
+	for _, p := range l.enforcerProcs() {
+		pid, ok := l.alive(p.Name)
+		if !ok {
+			return fmt.Errorf("%s is not running", p.Name)
+		}
+		if _, err := run(ctx, "kill", "-"+sig, strconv.Itoa(pid)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

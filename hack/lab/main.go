@@ -3,7 +3,9 @@
 // kube-scheduler, and per node containerd, kubelet and kube-proxy, with the
 // bridge CNI, CoreDNS, a NetworkPolicy enforcer and the seed 003 external
 // subnet behind a router. Node 1 is this machine; node 2 lives in a network
-// namespace. It needs Linux and root.
+// namespace. It needs Linux and root. 'up --cni calico' brings up the calico
+// profile instead: Calico's CNI plugin and felix in place of the bridge CNI
+// and the lab's enforcer.
 //
 //	go run ./hack/lab up|down|status|check-clean|fault NAME|unfault NAME|faults
 package main
@@ -22,7 +24,10 @@ import (
 const usage = `usage: go run ./hack/lab <verb> [flags]
 
 verbs:
-  up            bring the lab cluster up (idempotent; builds are cached by version)
+  up            bring the lab cluster up (idempotent; builds are cached by version);
+                --cni bridge (the default: bridge CNI and the lab's NetworkPolicy enforcer)
+                or --cni calico (Calico v3.31's CNI plugin and felix); without --cni a running
+                lab keeps its profile
   deps          install the Debian packages the lab and its tests need, if missing
   down          stop everything the lab started and remove what it created
   status        print the state of every lab process and node
@@ -54,6 +59,7 @@ func main() {
 	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
 	nodeName := fs.String("node", nodes[0].Name, "node for node-scoped faults")
 	set := fs.String("set", "", "kubelet-config fault: field=value (YAML value), e.g. makeIPTablesUtilChains=false")
+	cni := fs.String("cni", "", "up: the CNI profile, bridge or calico")
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -67,7 +73,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := dispatch(ctx, verb, positional, *nodeName, *set)
+	err := dispatch(ctx, verb, positional, *nodeName, *set, *cni)
 	var ue usageError
 	switch {
 	case errors.As(err, &ue):
@@ -111,7 +117,13 @@ type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
 
-func dispatch(ctx context.Context, verb string, rest []string, nodeName, set string) error {
+func dispatch(ctx context.Context, verb string, rest []string, nodeName, set, cni string) error {
+	if err := checkProfile(cni); err != nil {
+		return err
+	}
+	if cni != "" && verb != "up" {
+		return usageError{"--cni is a flag of up"}
+	}
 	if verb == "faults" {
 		printFaults()
 		return nil
@@ -125,7 +137,7 @@ func dispatch(ctx context.Context, verb string, rest []string, nodeName, set str
 	}
 	switch verb {
 	case "up":
-		return l.up(ctx)
+		return l.up(ctx, cni)
 	case "deps":
 		return preflight(ctx)
 	case "down":

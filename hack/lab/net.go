@@ -241,7 +241,8 @@ func (l *lab) setupRouter(ctx context.Context) error {
 
 // setupNode gives a node what seed 003 says a working node has: forwarding on,
 // bridged traffic through iptables, a static route to the external subnet and
-// a MASQUERADE rule for pod traffic to it.
+// a MASQUERADE rule for pod traffic to it (in the calico profile, felix's
+// from the natOutgoing IPPool).
 func (l *lab) setupNode(ctx context.Context, n node) error {
 	cmds := [][]string{
 		{"sysctl", "-qw", "net.ipv4.ip_forward=1"},
@@ -252,6 +253,17 @@ func (l *lab) setupNode(ctx context.Context, n node) error {
 		if _, err := inNS(ctx, n.NetNS, c[0], c[1:]...); err != nil {
 			return err
 		}
+	}
+	if l.calico() {
+		// Calico's natOutgoing IPPool masquerades (setupCalicoPools). Pods
+		// reach their node through 169.254.1.1, which the node answers by
+		// proxy ARP only when it has a route to that address: node 2's
+		// namespace has no default route, so it gets one into its sink.
+		if n.NetNS != "" {
+			_, err := inNS(ctx, n.NetNS, "ip", "route", "replace", calicoGateway+"/32", "dev", svcSink)
+			return err
+		}
+		return nil
 	}
 	return installChain(ctx, n.NetNS, "nat", natChain, []string{"POSTROUTING"}, snatRules())
 }

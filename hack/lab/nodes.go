@@ -124,6 +124,9 @@ func (l *lab) startNodes(ctx context.Context) error {
 	}
 	for _, n := range nodes {
 		conf, err := l.cniConfig(n, cidrs[n.Name])
+		if l.calico() {
+			conf, err = l.calicoCNIConfig(n)
+		}
 		if err != nil {
 			return err
 		}
@@ -133,6 +136,11 @@ func (l *lab) startNodes(ctx context.Context) error {
 	}
 	if err := l.setupPodRoutes(ctx, cidrs); err != nil {
 		return err
+	}
+	if l.calico() {
+		if err := l.setupCalicoPools(ctx, cidrs); err != nil {
+			return err
+		}
 	}
 	return waitFor(ctx, "every node Ready", 90*time.Second, func(ctx context.Context) (bool, error) { return nodesReady(ctx, cs) })
 }
@@ -149,15 +157,31 @@ func (l *lab) hostProcs() []proc {
 	}
 }
 
-// startAddons starts CoreDNS in the cluster, the NetworkPolicy enforcer on
-// every node, the external host's listeners and the upstream DNS server.
-func (l *lab) startAddons(ctx context.Context) error {
-	procs := l.hostProcs()
+// enforcerProcs are the processes that enforce NetworkPolicy on every
+// node: the lab's enforcer, or felix in the calico profile.
+func (l *lab) enforcerProcs() []proc {
+	var out []proc
 	for _, n := range nodes {
-		procs = append(procs, l.enforcerProc(n))
+		if l.calico() {
+			out = append(out, l.felixProc(n))
+		} else {
+			out = append(out, l.enforcerProc(n))
+		}
 	}
-	for _, p := range procs {
+	return out
+}
+
+// startAddons starts the NetworkPolicy enforcer (felix) on every node,
+// CoreDNS in the cluster, the external host's listeners and the upstream
+// DNS server.
+func (l *lab) startAddons(ctx context.Context) error {
+	for _, p := range append(l.hostProcs(), l.enforcerProcs()...) {
 		if err := l.start(p); err != nil {
+			return err
+		}
+	}
+	if l.calico() {
+		if err := l.waitFelix(ctx); err != nil {
 			return err
 		}
 	}

@@ -13,9 +13,10 @@ import (
 // state is what the lab must remember between verbs: what it changed on the
 // host (to restore it) and which faults are active.
 type state struct {
-	Owner   string            `json:"owner"`   // the .lab dir of the checkout that owns the lab
-	Sysctls map[string]string `json:"sysctls"` // host values before the lab changed them
-	Faults  map[string]fault  `json:"faults"`  // active faults by name
+	Owner   string            `json:"owner"`         // the .lab dir of the checkout that owns the lab
+	CNI     string            `json:"cni,omitempty"` // the profile: "" or bridge, or calico
+	Sysctls map[string]string `json:"sysctls"`       // host values before the lab changed them
+	Faults  map[string]fault  `json:"faults"`        // active faults by name
 }
 
 type fault struct {
@@ -24,7 +25,8 @@ type fault struct {
 }
 
 // hostSysctls are the host settings the lab changes and restores.
-var hostSysctls = []string{"net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables"}
+// (felix turns on conntrack accounting).
+var hostSysctls = []string{"net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "net.netfilter.nf_conntrack_acct"}
 
 type lab struct {
 	p paths

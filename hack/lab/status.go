@@ -29,17 +29,21 @@ func (l *lab) healthy(ctx context.Context) bool {
 func (l *lab) expectedProcs() []string {
 	names := []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"}
 	for _, n := range nodes {
-		names = append(names, "containerd-"+n.Name, "kubelet-"+n.Name, "kube-proxy-"+n.Name, "netpol-enforcer-"+n.Name)
+		names = append(names, "containerd-"+n.Name, "kubelet-"+n.Name, "kube-proxy-"+n.Name)
 	}
+	names = append(names, procNamesOf(l.enforcerProcs())...)
 	return append(names, "external-host", "upstream-dns")
 }
 
 func (l *lab) status(ctx context.Context) error {
 	fmt.Printf("lab state: %s\n", l.p.Lab)
+	fmt.Printf("profile: %s\n", l.profileText())
 	for _, name := range l.expectedProcs() {
 		pid, ok := l.alive(name)
 		state := "running"
 		switch {
+		case ok && stopped(pid):
+			state = "frozen by a fault"
 		case !ok && l.faultStopped(name):
 			state = "stopped by a fault"
 		case !ok:
@@ -87,7 +91,7 @@ func (l *lab) checkClean(ctx context.Context) error {
 	}
 	if out, err := run(ctx, "ip", "-o", "link", "show"); err == nil {
 		for _, line := range strings.Split(out, "\n") {
-			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], "nsl-") {
+			if f := strings.Fields(line); len(f) > 1 && (strings.HasPrefix(f[1], "nsl-") || strings.HasPrefix(f[1], "cali")) {
 				left = append(left, "link "+strings.TrimSuffix(strings.Split(f[1], "@")[0], ":"))
 			}
 		}
@@ -102,6 +106,9 @@ func (l *lab) checkClean(ctx context.Context) error {
 			}
 		}
 	}
+	for _, s := range calicoIPSets(ctx, "") {
+		left = append(left, "ipset "+s)
+	}
 	for _, c := range guardedCIDRs {
 		if out, _ := run(ctx, "ip", "route", "show", c.String()); strings.TrimSpace(out) != "" {
 			left = append(left, "route "+strings.TrimSpace(out))
@@ -115,6 +122,24 @@ func (l *lab) checkClean(ctx context.Context) error {
 	if len(left) > 0 {
 		return fmt.Errorf("left behind on this machine:\n  %s", strings.Join(left, "\n  "))
 	}
-	fmt.Println("clean: no lab process, namespace, link, mount, iptables chain, route or cgroup is left")
+	fmt.Println("clean: no lab process, namespace, link, mount, iptables chain, ipset, route or cgroup is left")
 	return nil
+}
+
+// profileText names the profile and what it runs.
+func (l *lab) profileText() string {
+	if l.calico() {
+		return fmt.Sprintf("calico (Calico %s: its CNI plugin attaches pods, felix enforces NetworkPolicy)", calicoVersion)
+	}
+	return "bridge (bridge CNI, the lab's NetworkPolicy enforcer)"
+}
+
+// stopped reports whether process pid is stopped by a signal (SIGSTOP).
+func stopped(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && b[i+2] == 'T'
 }

@@ -12,9 +12,10 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// up brings the whole lab up. It is idempotent: with everything running it
-// only checks; after a partial start it tears down first.
-func (l *lab) up(ctx context.Context) error {
+// up brings the whole lab up with profile cni ("": the running lab's, else
+// bridge). It is idempotent: with everything running it only checks; after
+// a partial start, or when another profile runs, it tears down first.
+func (l *lab) up(ctx context.Context, cni string) error {
 	start := time.Now()
 	if err := preflight(ctx); err != nil {
 		return err
@@ -22,12 +23,16 @@ func (l *lab) up(ctx context.Context) error {
 	if err := l.claim(); err != nil {
 		return err
 	}
-	if l.healthy(ctx) {
-		step("already up: kubeconfig %s", l.p.Kubeconfig())
+	want := cni
+	if want == "" {
+		want = l.profile()
+	}
+	if want == l.profile() && l.healthy(ctx) {
+		step("already up (%s profile): kubeconfig %s", l.profile(), l.p.Kubeconfig())
 		return nil
 	}
 	if len(l.procNames()) > 0 {
-		step("found a partial lab: tearing it down first")
+		step("found a partial lab or one with the %s profile: tearing it down first", l.profile())
 		if err := l.down(context.WithoutCancel(ctx)); err != nil {
 			return err
 		}
@@ -35,6 +40,8 @@ func (l *lab) up(ctx context.Context) error {
 			return err
 		}
 	}
+	l.s.CNI = want
+	step("profile %s", want)
 	if err := foreignChains(ctx); err != nil {
 		return err
 	}
@@ -44,12 +51,15 @@ func (l *lab) up(ctx context.Context) error {
 	if err := l.buildAll(ctx); err != nil {
 		return err
 	}
+	if err := l.prepareCNIBin(); err != nil {
+		return err
+	}
 	if err := l.recordHost(); err != nil {
 		return err
 	}
 	steps := []func(context.Context) error{
 		l.setupGuards, l.setupNetwork, l.writeConfigs, l.setupCgroups,
-		l.startControlPlane, l.startRuntimes, l.startNodes, l.startAddons,
+		l.startControlPlane, l.setupCalicoDatastore, l.startRuntimes, l.startNodes, l.startAddons,
 	}
 	for _, s := range steps {
 		if err := s(ctx); err != nil {
@@ -95,14 +105,17 @@ func preflight(ctx context.Context) error {
 }
 
 // foreignChains refuses to start when the host has Kubernetes or CNI chains
-// the lab did not make: teardown removes those prefixes.
+// (or Calico ipsets) the lab did not make: teardown removes those prefixes.
 func foreignChains(ctx context.Context) error {
 	out, err := run(ctx, "iptables-save")
 	if err != nil {
 		return err
 	}
 	if tables := filterTables(out); len(tables) > 0 {
-		return fmt.Errorf("this machine already has KUBE-, CNI- or NSL- iptables chains: if an earlier lab left them, run 'go run ./hack/lab down'; if another Kubernetes node runs here, the lab cannot share the machine")
+		return fmt.Errorf("this machine already has KUBE-, CNI-, cali- or NSL- iptables chains: if an earlier lab left them, run 'go run ./hack/lab down'; if another Kubernetes node runs here, the lab cannot share the machine")
+	}
+	if sets := calicoIPSets(ctx, ""); len(sets) > 0 {
+		return fmt.Errorf("this machine already has Calico's ipsets (%s): if an earlier lab left them, run 'go run ./hack/lab down'; if a Calico node runs here, the lab cannot share the machine", strings.Join(sets, ", "))
 	}
 	return nil
 }

@@ -84,17 +84,18 @@ func FuzzParseIPTables(f *testing.F) {
 
 // FuzzFactsFrom decodes arbitrary bytes as a node agent's answer to
 // FactsRequest and turns it into NodeFacts: the node is named, an answer
-// without the three results is an error, and the facts' lookups work on
+// without one result per op is an error, and the facts' lookups work on
 // whatever came back.
 func FuzzFactsFrom(f *testing.F) {
 	ok := ops.Response{Hostname: "nsl-node1", Results: []ops.Result{
 		{Op: FactsRequest().Ops[0], Outcome: ops.OK, Files: map[string]string{SysIPForward: "1", SysBridgeNF: "1"}},
 		{Op: FactsRequest().Ops[1], Outcome: ops.OK, Routes: []ops.Route{{Dst: "0.0.0.0/0", Gateway: "192.0.2.1", Iface: "eth0"}, {Dst: "10.244.1.0/24", Gateway: "10.250.0.2", Iface: "nsl-br0"}}},
 		{Op: FactsRequest().Ops[2], Outcome: ops.OK, Output: iptablesSave},
+		{Op: FactsRequest().Ops[3], Outcome: ops.OK, Output: "create cali40masq-ipam-pools hash:net family inet\nadd cali40masq-ipam-pools 10.244.0.0/24\n"},
 	}}
 	b, _ := json.Marshal(ok)
 	f.Add(b)
-	f.Add([]byte(`{"hostname":"n","results":[{"outcome":"failed","error":"open /proc/sys/net/bridge/bridge-nf-call-iptables: no such file"},{"routes":[{"dst":"bogus"}]},{}]}`))
+	f.Add([]byte(`{"hostname":"n","results":[{"outcome":"failed","error":"open /proc/sys/net/bridge/bridge-nf-call-iptables: no such file"},{"routes":[{"dst":"bogus"}]},{},{"outcome":"failed","error":"no ipset under /host"}]}`))
 	f.Add([]byte(`{"results":[]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var resp ops.Response
@@ -105,7 +106,7 @@ func FuzzFactsFrom(f *testing.F) {
 		if facts.Node != "nsl-node1" {
 			t.Fatalf("node %q", facts.Node)
 		}
-		if len(resp.Results) != 3 && len(facts.Errors) == 0 {
+		if len(resp.Results) != len(FactsRequest().Ops) && len(facts.Errors) == 0 {
 			t.Fatalf("%d results and no error", len(resp.Results))
 		}
 		for _, dst := range []string{"10.244.1.5", "192.0.2.77", "0.0.0.0", "255.255.255.255"} {

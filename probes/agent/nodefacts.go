@@ -26,6 +26,9 @@ type NodeFacts struct {
 	Sysctls  map[string]string // path → value; absent when unreadable
 	Routes   []ops.Route
 	IPTables string // iptables-save output, "" when unreadable
+	// IPSets is `ipset save` output, "" when the host has no ipset tool
+	// (rules matching a set are then judged as unknown).
+	IPSets string
 	// Errors are what could not be read, for evidence.
 	Errors []string
 }
@@ -36,18 +39,19 @@ func FactsRequest() ops.Request {
 		{Kind: ops.ReadFiles, Paths: []string{SysIPForward, SysBridgeNF, SysConntrackCnt, SysConntrackMax, SysRPFilterAll}},
 		{Kind: ops.Routes},
 		{Kind: ops.IPTablesSave, TimeoutMs: 5000},
+		{Kind: ops.IPSetSave, TimeoutMs: 5000},
 	}}
 }
 
 // FactsFrom turns the answer to FactsRequest into NodeFacts.
 func FactsFrom(node string, resp ops.Response) NodeFacts {
 	f := NodeFacts{Node: node, Sysctls: map[string]string{}}
-	if len(resp.Results) != 3 {
+	if len(resp.Results) != len(FactsRequest().Ops) {
 		f.Errors = append(f.Errors, "the node agent gave no answer")
 		return f
 	}
 	for i, r := range resp.Results {
-		if r.Error != "" {
+		if r.Error != "" && !strings.HasPrefix(r.Error, ops.NoIPSetTool) {
 			f.Errors = append(f.Errors, fmt.Sprintf("%s: %s", r.Op.Kind, r.Error))
 		}
 		switch i {
@@ -57,6 +61,8 @@ func FactsFrom(node string, resp ops.Response) NodeFacts {
 			f.Routes = r.Routes
 		case 2:
 			f.IPTables = r.Output
+		case 3:
+			f.IPSets = r.Output
 		}
 	}
 	return f

@@ -9,6 +9,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/kube"
 	"github.com/netsleuth/netsleuth/probes/nodenet"
 	"github.com/netsleuth/netsleuth/probes/policy"
 )
@@ -72,6 +73,9 @@ type Input struct {
 	// Captures are the evidence of captures of failing paths' retries, by
 	// node and target name.
 	Captures map[string][]string
+	// CNI is what the cluster says of its CNI (Calico's pools name the
+	// source NAT fix).
+	CNI kube.CNI
 }
 
 // CaptureKey is the Captures key of a node's probe of a target.
@@ -122,7 +126,7 @@ func evidence(p Probe) []string {
 
 func (in Input) node(name string) (nodenet.Node, bool) {
 	f, ok := in.Facts[name]
-	return nodenet.NodeFrom(name, in.PodCIDRs[name], f), ok
+	return nodenet.NodeFrom(name, in.PodCIDRs[name], f, in.CNI), ok
 }
 
 func diagnose(in Input, p Probe) []model.Finding {

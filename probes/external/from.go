@@ -32,7 +32,7 @@ func runFrom(ctx context.Context, env *probes.Env, rec probes.Recorder, r source
 	}
 	agent.ReportLeftovers(ctx, env, rec, ID)
 	node := pod.Spec.NodeName
-	in := Input{PodCIDRs: map[string][]string{node: nodeCIDRs(ctx, env, node)}}
+	in := Input{PodCIDRs: map[string][]string{node: nodeCIDRs(ctx, env, node)}, CNI: kube.DiscoverCNI(ctx, env.Snap())}
 	src := Source{Ref: r.String(), Namespace: pod.Namespace, Pod: pod.Name}
 	sender, err := source.Start(ctx, env, rec, pod)
 	if err != nil {

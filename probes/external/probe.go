@@ -116,7 +116,7 @@ func (probe) Info() model.ProbeInfo {
 			"itself (an announced privileged hostNetwork agent) on every node, or with --from from your workload's identity " +
 			"on its node. Node fails: no route or target down. Node OK and pod fails: ip_forward, the FORWARD chain, or no " +
 			"MASQUERADE/SNAT for the pod CIDR, with the fix; from a workload, the egress NetworkPolicy that denies it.",
-		RBAC: model.MergePermissions(agent.RBAC, kube.RBACNodes, source.RBAC, agent.RBACSender, policy.RBACLoad),
+		RBAC: model.MergePermissions(agent.RBAC, kube.RBACNodes, source.RBAC, agent.RBACSender, policy.RBACLoad, kube.RBACCNI),
 		Inputs: []model.Input{{Flag: "target", Description: "external IP, IP:port or CIDR to reach (repeatable).", Required: true,
 			Kinds: []string{probes.TargetIP, probes.TargetCIDR}},
 			{Flag: "from", Description: "ask from this workload (namespace/pod or namespace/deployment/name): its traffic sent with its identity (--policy-live: a stand-in, or ephemeral), its egress NetworkPolicies judged",
@@ -150,7 +150,7 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	agent.ReportLeftovers(ctx, env, rec, ID)
 	probes.RecordCoverage(rec, ID, sample)
 	names, cidrs := pick(sample.Nodes)
-	in := Input{PodCIDRs: cidrs, BadTargets: bad}
+	in := Input{PodCIDRs: cidrs, BadTargets: bad, CNI: kube.DiscoverCNI(ctx, env.Snap())}
 	pods, nodeAgents, notStarted, err := startBoth(ctx, env, rec, names)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 	"github.com/netsleuth/netsleuth/probes/fix"
+	"github.com/netsleuth/netsleuth/probes/kube"
 )
 
 // Path is one connection from a pod on the node towards a destination, as
@@ -121,9 +122,13 @@ func Forward(n Node, p Path) (model.Finding, bool) {
 	if n.Facts.IPTables == "" {
 		return model.Finding{}, false
 	}
-	v := ParseTable(n.Facts.IPTables).Eval("filter", "FORWARD", n.packet(p))
+	pkt := n.packet(p)
+	v := n.table().Eval("filter", "FORWARD", pkt)
 	if !v.Dropped() {
 		return model.Finding{}, false
+	}
+	if f, ok := felixForward(n, p, pkt, v); ok {
+		return f, true
 	}
 	cidrs := n.PodCIDRs
 	if len(cidrs) == 0 {
@@ -155,15 +160,16 @@ func Masquerade(n Node, p Path) (model.Finding, bool) {
 		return model.Finding{}, false
 	}
 	pkt := n.packet(p)
-	v := ParseTable(n.Facts.IPTables).Eval("nat", "POSTROUTING", pkt)
+	t := n.table()
+	v := t.Eval("nat", "POSTROUTING", pkt)
 	if v.NATed() {
 		return model.Finding{}, false
 	}
+	if v.Exempt == "" && t.HasChain("nat", chainFelixNATOut) {
+		return calicoMasquerade(n, p, pkt, v), true
+	}
 	src, dst := n.PodCIDR(p.Src), p.dstNet()
-	rule := fix.Rule{Table: "nat", Chain: "POSTROUTING", Spec: fmt.Sprintf("-s %s -d %s -j MASQUERADE", src, dst)}
-	fixes := fix.IPTables(n.Name, "masquerade-"+src+"-to-"+dst, fmt.Sprintf("Masquerade pod traffic from %s to %s", src, dst), rule)
-	fixes = append(fixes, model.Fix{Description: "Or let the CNI masquerade: Calico IPPool natOutgoing: true; Flannel --ip-masq; the bridge plugin ipMasq: true; " +
-		"with ip-masq-agent, keep the target out of nonMasqueradeCIDRs. Egress NetworkPolicies and the target then see the node's address, not the pod's."})
+	fixes := fixRuleMasq(n.Name, src, dst)
 	var f model.Finding
 	if v.Exempt != "" {
 		f = n.finding(IDMasqueradeExempt, model.StatusFail, fmt.Sprintf("Node %s exempts pod traffic to %s from source NAT", n.Name, dst),
@@ -182,6 +188,15 @@ func Masquerade(n Node, p Path) (model.Finding, bool) {
 	return f.WithKey(src + "->" + dst), true
 }
 
+// fixRuleMasq is the rule on node that masquerades src → dst, then the
+// CNIs' own ways to do it.
+func fixRuleMasq(node, src, dst string) []model.Fix {
+	rule := fix.Rule{Table: "nat", Chain: "POSTROUTING", Spec: fmt.Sprintf("-s %s -d %s -j MASQUERADE", src, dst)}
+	fixes := fix.IPTables(node, "masquerade-"+src+"-to-"+dst, fmt.Sprintf("Masquerade pod traffic from %s to %s", src, dst), rule)
+	return append(fixes, model.Fix{Description: "Or let the CNI masquerade: Calico IPPool natOutgoing: true; Flannel --ip-masq; the bridge plugin ipMasq: true; " +
+		"with ip-masq-agent, keep the target out of nonMasqueradeCIDRs. Egress NetworkPolicies and the target then see the node's address, not the pod's."})
+}
+
 func orUnknown(s string) string {
 	if s == "" {
 		return "an unknown interface"
@@ -197,7 +212,8 @@ func RouteText(r ops.Route, found bool) string {
 	return r.String()
 }
 
-// NodeFrom builds a Node from a node agent's facts and the node's pod CIDRs.
-func NodeFrom(name string, podCIDRs []string, facts agent.NodeFacts) Node {
-	return Node{Name: name, PodCIDRs: podCIDRs, Facts: facts}
+// NodeFrom builds a Node from a node agent's facts, the node's pod CIDRs
+// and what the cluster says of its CNI.
+func NodeFrom(name string, podCIDRs []string, facts agent.NodeFacts, cni kube.CNI) Node {
+	return Node{Name: name, PodCIDRs: podCIDRs, Facts: facts, CNI: cni}
 }

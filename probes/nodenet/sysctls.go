@@ -12,6 +12,7 @@ import (
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/fix"
+	"github.com/netsleuth/netsleuth/probes/kube"
 )
 
 // Finding IDs of the shared node diagnosis; a stable contract for scripts.
@@ -43,6 +44,9 @@ type Node struct {
 	// PodCIDRs are the node's own pod CIDRs (spec.podCIDRs).
 	PodCIDRs []string
 	Facts    agent.NodeFacts
+	// CNI is what the cluster says of its CNI (Calico's pools name the NAT
+	// fix); the zero value when unknown.
+	CNI kube.CNI
 }
 
 func (n Node) subject() *model.Subject { return &model.Subject{Kind: "Node", Name: n.Name} }

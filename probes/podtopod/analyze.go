@@ -10,6 +10,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/kube"
 	"github.com/netsleuth/netsleuth/probes/nodenet"
 )
 
@@ -201,7 +202,7 @@ func nodeCause(in Input, p Pair) (model.Finding, bool) {
 			continue
 		}
 		self, peer := nodeByName(in.Nodes, local.Node), nodeByName(in.Nodes, remote.Node)
-		n := nodenet.NodeFrom(local.Node, self.PodCIDRs, facts)
+		n := nodenet.NodeFrom(local.Node, self.PodCIDRs, facts, kube.CNI{})
 		src, err1 := netip.ParseAddr(local.IP)
 		dst, err2 := netip.ParseAddr(remote.IP)
 		if err1 != nil || err2 != nil {

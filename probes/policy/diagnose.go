@@ -137,11 +137,14 @@ func (c Comparison) evidence(line string) []string {
 	return append(append([]string{verdict}, c.Static...), "live: "+line)
 }
 
+// IDNotEnforced: policy denies, the traffic arrived.
+const IDNotEnforced = "policy.not-enforced"
+
 // notEnforced: policy says deny, the traffic arrived.
 func notEnforced(c Comparison, r Reach, line string) *model.Finding {
 	v := c.Verdict
 	f := &model.Finding{
-		ID: "policy.not-enforced", Status: model.StatusFail, Subject: c.Subject,
+		ID: IDNotEnforced, Status: model.StatusFail, Subject: c.Subject,
 		Title:    fmt.Sprintf("NetworkPolicy is not enforced: %s -> %s on %s got through although policy denies it", v.From, v.To, v.Port),
 		Evidence: c.evidence(line),
 		RootCause: fmt.Sprintf("The NetworkPolicies deny %s -> %s on %s, yet the traffic reached %s: this cluster's CNI does not enforce NetworkPolicy "+

@@ -15,6 +15,8 @@ import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/kube"
+	"github.com/netsleuth/netsleuth/probes/nodenet"
 )
 
 // LiveMode says how a --from/--to question is verified with real traffic.
@@ -70,6 +72,14 @@ func (e *Engine) addr(ep Endpoint) (netip.Addr, bool) {
 
 func (e *Engine) addrOK(ep Endpoint) bool { _, ok := e.addr(ep); return ok }
 
+// node is the endpoint's node: a pod's, "" for an address.
+func (e *Engine) node(ep Endpoint) string {
+	if ep.Pod < 0 {
+		return ""
+	}
+	return e.Pods[ep.Pod].Node
+}
+
 // hostNetwork reports whether the endpoint is a pod on its node's network.
 func (e *Engine) hostNetwork(ep Endpoint) bool { return ep.Pod >= 0 && e.Pods[ep.Pod].HostNetwork }
 
@@ -100,6 +110,24 @@ func (e *Engine) verifyLive(ctx context.Context, env *probes.Env, rec probes.Rec
 			return []model.Finding{f}, nil
 		}
 	}
+	var felix []nodenet.Felix
+	if cni := kube.DiscoverCNI(ctx, env.Snap()); cni.Name == "calico" {
+		var notStarted []model.Finding
+		felix, notStarted, err = felixOn(ctx, env, rec, cni.Calico, felixNodes(a.Node, e.node(q.dst)), a)
+		if err != nil {
+			return []model.Finding{f}, err
+		}
+		if causes := append(staleFelix(felix), notStarted...); len(causes) > 0 {
+			f.Evidence = append(f.Evidence, note, notVerifiedStale(causes))
+			return append([]model.Finding{f}, causes...), nil
+		}
+	}
+	return e.sendAndCompare(ctx, env, rec, q, f, a, v, note, felix)
+}
+
+// sendAndCompare sends the question's traffic from a and compares it with
+// the verdict v; felix is Calico's state on the nodes, when read.
+func (e *Engine) sendAndCompare(ctx context.Context, env *probes.Env, rec probes.Recorder, q question, f model.Finding, a probes.Agent, v Verdict, note string, felix []nodenet.Felix) ([]model.Finding, error) {
 	rec.Stage(fmt.Sprintf("sending %s to %s from %s", q.port, e.endpointName(q.dst), a.Ref()))
 	live, err := e.send(ctx, env, a, q, v)
 	if err != nil {
@@ -111,6 +139,9 @@ func (e *Engine) verifyLive(ctx context.Context, env *probes.Env, rec probes.Rec
 	out := []model.Finding{f}
 	if contradiction != nil {
 		contradiction.Evidence = append(contradiction.Evidence, note)
+		if contradiction.ID == IDNotEnforced {
+			withFelix(contradiction, felix)
+		}
 		out = append(out, *contradiction)
 	}
 	return out, nil
@@ -227,7 +258,7 @@ func (e *Engine) send(ctx context.Context, env *probes.Env, a probes.Agent, q qu
 	if q.port.Protocol == corev1.ProtocolUDP {
 		op.Kind, op.Count = ops.UDP, 3
 	}
-	live := Live{Via: fmt.Sprintf("%s %s/%s (%s) on node %s", senderKind(a), a.Namespace, a.Pod, a.IP, a.Node), SameNode: q.dst.Pod >= 0 && a.Node == e.Pods[q.dst.Pod].Node}
+	live := Live{Via: fmt.Sprintf("%s %s/%s (%s) on node %s", senderKind(a), a.Namespace, a.Pod, a.IP, a.Node), SameNode: a.Node == e.node(q.dst)}
 	resp, n, err := UntilAgrees(ctx, func(ctx context.Context) (ops.Response, error) {
 		return env.Agents.Exec(ctx, a, ops.Request{Ops: []ops.Op{op}})
 	}, func(resp ops.Response) bool {

@@ -28,7 +28,7 @@ func (probe) Info() model.ProbeInfo {
 	return model.ProbeInfo{
 		ID: "policy", Title: "NetworkPolicy reachability", Scenario: "D", Default: true,
 		Description: "Explains whether NetworkPolicies let pod A reach B on a port (B a pod, a Service's endpoints, an IP or a CIDR), which policy and rule decide it, verifies the answer with real traffic from a stand-in for A (a contradiction means the CNI does not enforce NetworkPolicy), and lints policies (DNS blocked, selectors matching nothing, missing named ports).",
-		RBAC:        model.MergePermissions(RBACLoad, source.RBAC, rbacService, agent.RBACSender),
+		RBAC:        model.MergePermissions(RBACLoad, source.RBAC, rbacService, agent.RBACSender, agent.RBAC, kube.RBACCNI),
 		Inputs: []model.Input{
 			{Flag: "from", Description: "source: ns/pod, ns/deployment/name, an IP, or ns/* for a matrix", Example: "default/client", Check: CheckFrom, With: "to"},
 			{Flag: "to", Description: "destination: ns/pod:port[/proto], ns/svc/name:port, IP:port, CIDR:port, or ns/*:port[/proto] for a matrix", Example: "default/server:80", Check: CheckTo, With: "from"},

@@ -38,7 +38,7 @@ func (probe) Info() model.ProbeInfo {
 			"source's identity (a stand-in pod with its labels on its node, or an ephemeral container in it). Names the first " +
 			"broken hop with its root cause and fix. Run it as `netsleuth trace FROM TO`.",
 		RBAC: model.MergePermissions(rbacResolve, rbacGather, rbacNode, policy.RBACLoad, clusterdns.RBAC, servicediag.RBAC,
-			kube.RBACKubeProxy, kube.RBACConfigz, agent.RBAC, agent.RBACSender),
+			kube.RBACKubeProxy, kube.RBACConfigz, kube.RBACCNI, agent.RBAC, agent.RBACSender),
 		Inputs: []model.Input{{Flag: "from", Description: "the source: namespace/pod, namespace/deployment/name or node/NAME.",
 			Example: "shop/deployment/web", Check: CheckFrom, With: "to"},
 			{Flag: "to", Description: "the destination: namespace/pod, namespace/svc/name, an IP or CIDR, or a DNS name, with :port[/proto].",
@@ -234,7 +234,7 @@ func (in Input) srcPodCIDRs() []string {
 // nodeOf reads a node's pod CIDRs and facts through its agent.
 func (s *session) nodeOf(ctx context.Context, a probes.Agent) *nodenet.Node {
 	facts := agent.GatherFacts(ctx, s.env, []probes.Agent{a})[a.Node]
-	n := nodenet.Node{Name: a.Node, Facts: facts}
+	n := nodenet.Node{Name: a.Node, Facts: facts, CNI: kube.DiscoverCNI(ctx, s.env.Snap())}
 	if kn, err := s.env.Kube.CoreV1().Nodes().Get(ctx, a.Node, metav1.GetOptions{}); err == nil {
 		n.PodCIDRs = kube.PodCIDRs(*kn)
 	}

@@ -175,7 +175,8 @@ func symptomOf(t *testing.T, r *model.Report, cause model.Finding, id string) mo
 
 // TestFixNodeFaults: each node-network fault on nsl-node1 is one shared
 // node.* root cause, cited by every probe that meets it, and its first fix
-// (applied on nsl-node1) mends it.
+// (applied on nsl-node1, or to the cluster) mends it. On the calico profile
+// the snat fault is its IPPool's natOutgoing, and so is the fix.
 func TestFixNodeFaults(t *testing.T) {
 	cidr := podCIDR(t, "nsl-node1")
 	cases := []struct {
@@ -184,8 +185,10 @@ func TestFixNodeFaults(t *testing.T) {
 		symptoms []string
 	}{
 		{"snat", want{id: "node.no-masquerade", status: "fail", subject: "Node/nsl-node1",
-			rootCause: `No MASQUERADE or SNAT rule on node nsl-node1 covers pod CIDR ` + regexp.QuoteMeta(cidr) + ` → 192\.168\.2\.0/24`,
-			fix:       "iptables -t nat -C POSTROUTING -s " + cidr + " -d 192.168.2.0/24 -j MASQUERADE 2>/dev/null || iptables -t nat -A POSTROUTING"},
+			rootCause: `No MASQUERADE or SNAT rule on node nsl-node1 covers pod CIDR ` + regexp.QuoteMeta(cidr) + ` → 192\.168\.2\.0/24` +
+				onProfile("", `: felix \(Calico\) masquerades pod traffic in cali-nat-outgoing only for IPPools with natOutgoing, and its IPPool pods-nsl-node1 \(`+regexp.QuoteMeta(cidr)+`\) has natOutgoing: false`),
+			fix: onProfile("iptables -t nat -C POSTROUTING -s "+cidr+" -d 192.168.2.0/24 -j MASQUERADE 2>/dev/null || iptables -t nat -A POSTROUTING",
+				`kubectl patch ippools.crd.projectcalico.org pods-nsl-node1 --type merge -p '{"spec":{"natOutgoing":true}}'`)},
 			[]string{"external.pod-unreachable"}},
 		{"ip-forward", want{id: "node.ip-forward", status: "fail", subject: "Node/nsl-node1",
 			rootCause: `ip_forward is 0 on node nsl-node1`, fix: "sysctl -w net.ipv4.ip_forward=1"},

@@ -226,7 +226,7 @@ func TestExternalFromNodeFault(t *testing.T) {
 	withFault(t, "snat", "--node", "nsl-node1")
 
 	r, code := fromRun(t, ns, "external", "--target", extTarget, "--from", ns+"/free")
-	c := find(t, r, want{id: "node.no-masquerade", status: "fail", subject: "Node/nsl-node1", fix: "-j MASQUERADE"})
+	c := find(t, r, want{id: "node.no-masquerade", status: "fail", subject: "Node/nsl-node1", fix: onProfile("-j MASQUERADE", `"natOutgoing":true`)})
 	s := symptomOf(t, r, c, "external.pod-unreachable")
 	if s.Subject.String() != "Pod/"+ns+"/free -> "+extTarget || !strings.HasPrefix(s.Title, ns+"/free cannot reach "+extTarget+", the node nsl-node1 can") || code != 1 {
 		t.Errorf("symptom %s %q, exit %d", s.Subject, s.Title, code)

@@ -82,11 +82,21 @@ func TestLabFaults(t *testing.T) {
 		t.Run(tc.fault, func(t *testing.T) {
 			eventually(t, 20*time.Second, "before the fault", func() (bool, string) { return reach(t, ns, "a", tc.broken) })
 			lab(t, "fault", tc.fault, "--node", "nsl-node1")
+			undone := false
+			t.Cleanup(func() { // a failed check still unfaults: the next case starts healthy
+				if undone {
+					return
+				}
+				if out, err := labCmd("unfault", tc.fault); err != nil {
+					t.Errorf("unfault %s: %v\n%s", tc.fault, err, out)
+				}
+			})
 			if ok, out := reach(t, ns, "a", tc.broken); ok {
 				t.Errorf("with fault %s, pod a on nsl-node1 still reaches %s: %s", tc.fault, tc.broken, out)
 			}
 			eventually(t, 10*time.Second, "node 2 unaffected", func() (bool, string) { return reach(t, ns, "c", tc.ok) })
 			lab(t, "unfault", tc.fault)
+			undone = true
 			eventually(t, 20*time.Second, "after unfault", func() (bool, string) { return reach(t, ns, "a", tc.broken) })
 		})
 	}

@@ -5,7 +5,9 @@
 // up by hack/lab. Run it with `make test` (or `hack/test.sh e2e`); with
 // NETSLEUTH_E2E_KEEP=1 the lab stays up afterwards for the next run, and
 // with NETSLEUTH_E2E_KUBECONFIG=<lab kubeconfig> the suite runs against a
-// lab that is already up and leaves it up.
+// lab that is already up and leaves it up. NETSLEUTH_E2E_CNI=calico runs it
+// on the lab's calico profile (Calico's CNI plugin and felix; hack/test.sh
+// runs a subset there), where the tests expect Calico's terms.
 package e2e
 
 import (
@@ -62,7 +64,9 @@ func run(m *testing.M) int {
 	shared := os.Getenv("NETSLEUTH_E2E_KUBECONFIG")
 	kubeconfig = shared
 	if shared == "" {
-		if out, err := labCmd("up"); err != nil {
+		// The profile is always named: `up` alone would keep a running
+		// lab's profile, whatever the tests expect.
+		if out, err := labCmd("up", "--cni", onProfile("bridge", "calico")); err != nil {
 			return fail(fmt.Errorf("lab up: %w\n%s", err, out))
 		}
 		kubeconfig = filepath.Join(repoRoot, ".lab", "kubeconfig")
@@ -100,6 +104,17 @@ func run(m *testing.M) int {
 		code = 1
 	}
 	return code
+}
+
+// calicoLab reports whether the suite runs on the lab's calico profile.
+func calicoLab() bool { return os.Getenv("NETSLEUTH_E2E_CNI") == "calico" }
+
+// onProfile returns bridge's or calico's value for the lab's profile.
+func onProfile[T any](bridge, calico T) T {
+	if calicoLab() {
+		return calico
+	}
+	return bridge
 }
 
 func fail(err error) int {

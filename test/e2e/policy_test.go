@@ -108,10 +108,15 @@ func TestPolicyNotEnforced(t *testing.T) {
 	v := find(t, r, want{id: "policy.verdict", status: "warn", rootCause: `access-nginx`})
 	hasEvidence(t, v, `^live traffic contradicts this verdict: TCP connect .*: ok.*see policy.not-enforced`)
 	f := find(t, r, want{id: "policy.not-enforced", status: "fail", subject: "Pod/" + ns + "/nginx",
-		rootCause: `deny ` + ns + `/client -> ` + ns + `/nginx on tcp/8080, yet the traffic reached .*does not enforce NetworkPolicy`,
-		fix:       "kube-network-policies"})
+		rootCause: onProfile(`deny `+ns+`/client -> `+ns+`/nginx on tcp/8080, yet the traffic reached .*does not enforce NetworkPolicy`,
+			`deny `+ns+`/client -> `+ns+`/nginx on tcp/8080, yet the traffic got through: the cluster's CNI is Calico, and on node nsl-node1, nsl-node2 felix, its policy agent, is not running and none of its rules are in place.*no enforcer at all`),
+		fix: onProfile("kube-network-policies", "kubectl delete pods -A -l k8s-app=calico-node --field-selector spec.nodeName=nsl-node2")})
 	hasEvidence(t, f, `^static verdict: denied$`)
 	hasEvidence(t, f, `^live: TCP connect .*: ok, same answer on \d+ attempts`)
+	if calicoLab() {
+		hasEvidence(t, f, `^node agent on nsl-node2: iptables-save → no felix chains`)
+		hasEvidence(t, f, `^node agent on nsl-node1: GET http://127\.0\.0\.1:9099/readiness \(felix's health port\) → connection refused$`)
+	}
 	// Its fix is not applied here: it is "install or repair a CNI that
 	// enforces NetworkPolicy", and which one (Calico, Cilium,
 	// kube-network-policies) is the cluster owner's choice, not a command
@@ -140,4 +145,43 @@ func TestPolicyBlocksDNS(t *testing.T) {
 		t.Errorf("exit %d, want 1", code)
 	}
 	find(t, r, want{id: "policy.blocks-dns", status: "fail", rootCause: `egress-web-only`, fix: "53"})
+}
+
+// TestPolicyEnforcerStale: felix frozen on both nodes (running, its rules
+// left as they were, its health port silent) is told apart from no enforcer
+// at all: the probe names felix not programming on each node as the root
+// cause and does not trust live traffic; and the lab's fault is real: a
+// policy created meanwhile is not enforced.
+func TestPolicyEnforcerStale(t *testing.T) {
+	if !calicoLab() {
+		t.Skip("felix's state is Calico's: this suite runs on the lab's bridge profile (NETSLEUTH_E2E_CNI=calico runs it)")
+	}
+	ns, nginx := accessNginx(t)
+	target := url(nginx.Status.PodIP, 8080)
+	eventually(t, 20*time.Second, "felix denies client → nginx", func() (bool, string) {
+		ok, out := reach(t, ns, "client", target)
+		return !ok, out
+	})
+	withFault(t, "enforcer-stale")
+	allowIngressFrom(t, ns, "client-too", map[string]string{"app": "nginx"}, map[string]string{"run": "client"})
+	time.Sleep(3 * time.Second)
+	if ok, out := reach(t, ns, "client", target); ok {
+		t.Fatalf("a frozen felix applied a new policy: client reaches nginx: %s", out)
+	}
+	r, code := policyLive(t, ns, "--from", ns+"/client", "--to", ns+"/nginx:8080")
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, node := range []string{"nsl-node1", "nsl-node2"} {
+		f := find(t, r, want{id: "node.felix-not-programming", status: "fail", subject: "Node/" + node,
+			rootCause: `Felix \(Calico\) on node ` + node + ` is running but not answering .*while the rules it wrote earlier are still in place`,
+			fix:       "kubectl delete pods -A -l k8s-app=calico-node --field-selector spec.nodeName=" + node})
+		hasEvidence(t, f, `^node agent on `+node+`: iptables-save → felix's chains are there`)
+		hasEvidence(t, f, `^node agent on `+node+`: GET http://127\.0\.0\.1:9[01]99/readiness \(felix's health port\) → timeout$`)
+	}
+	v := find(t, r, want{id: "policy.verdict", subject: "Pod/" + ns + "/nginx"})
+	hasEvidence(t, v, `^not verified live: felix on nsl-node1, nsl-node2 is not programming`)
+	if n := countID(r, "policy.not-enforced", "fail"); n != 0 {
+		t.Errorf("a stale felix reported as no enforcer: %d policy.not-enforced findings", n)
+	}
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // TestCheckHealthyLab: on the healthy lab every default probe reports, the
-// report keeps the schema contract, and nothing fails.
+// report keeps the schema contract and names the CNI, and nothing fails.
 func TestCheckHealthyLab(t *testing.T) {
 	r, code := check(t, agentFlags...)
 	if code != 0 {
@@ -25,6 +25,9 @@ func TestCheckHealthyLab(t *testing.T) {
 	}
 	if r.Cluster.Version != "v1.36.3" || r.Cluster.Server != "https://10.250.0.1:6443" || r.Cluster.Context != "netsleuth-lab" {
 		t.Errorf("cluster block %+v does not describe the lab", r.Cluster)
+	}
+	if want := onProfile("plain bridge", "Calico v3.31.0"); r.Cluster.CNI != want {
+		t.Errorf("report names the CNI %q, want %q", r.Cluster.CNI, want)
 	}
 	byProbe := map[string]int{}
 	for _, f := range r.Findings {

@@ -160,31 +160,50 @@ func runReadFiles(o Op, env Env) Result {
 // iptablesSaveCandidates are where distributions install iptables-save.
 var iptablesSaveCandidates = []string{"/usr/sbin/iptables-save", "/sbin/iptables-save", "/usr/bin/iptables-save", "/bin/iptables-save"}
 
+// ipsetCandidates are where distributions install ipset.
+var ipsetCandidates = []string{"/usr/sbin/ipset", "/sbin/ipset", "/usr/bin/ipset", "/bin/ipset"}
+
+// NoIPSetTool is the start of an IPSetSave error on a host without ipset
+// (Calico's node image brings its own; the host need not have one).
+const NoIPSetTool = "no ipset under"
+
 // runIPTablesSave runs the host's iptables-save chrooted into hostRoot (the
 // host's root filesystem mounted read-only in a node agent).
 func runIPTablesSave(ctx context.Context, o Op, hostRoot string) Result {
+	args := []string{}
+	if o.Table != "" {
+		args = append(args, "-t", o.Table)
+	}
+	return runHostTool(ctx, o, hostRoot, iptablesSaveCandidates, args)
+}
+
+// runIPSetSave runs the host's `ipset save` chrooted into hostRoot.
+func runIPSetSave(ctx context.Context, o Op, hostRoot string) Result {
+	return runHostTool(ctx, o, hostRoot, ipsetCandidates, []string{"save"})
+}
+
+// runHostTool runs the first of candidates found under hostRoot, chrooted
+// there, with args, and returns its standard output.
+func runHostTool(ctx context.Context, o Op, hostRoot string, candidates, args []string) Result {
 	r := Result{Op: o}
+	name := filepath.Base(candidates[0])
 	if hostRoot == "" {
-		return fail(r, errors.New("iptables-save needs the host root mounted in a node agent"))
+		return fail(r, fmt.Errorf("%s needs the host root mounted in a node agent", name))
 	}
 	bin := ""
-	for _, c := range iptablesSaveCandidates {
+	for _, c := range candidates {
 		if _, err := os.Lstat(filepath.Join(hostRoot, c)); err == nil { // a symlink resolves inside the chroot
 			bin = c
 			break
 		}
 	}
 	if bin == "" {
-		return fail(r, fmt.Errorf("no iptables-save under %s (looked in %s)", hostRoot, strings.Join(iptablesSaveCandidates, ", ")))
+		return fail(r, fmt.Errorf("no %s under %s (looked in %s)", name, hostRoot, strings.Join(candidates, ", ")))
 	}
 	ctx, cancel := context.WithTimeout(ctx, 4*o.timeout())
 	defer cancel()
-	args := []string{bin}
-	if o.Table != "" {
-		args = append(args, "-t", o.Table)
-	}
 	cmd := exec.CommandContext(ctx, bin)
-	cmd.Path, cmd.Args = bin, args
+	cmd.Path, cmd.Args = bin, append([]string{bin}, args...)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Dir = "/"
 	attr, err := chrootAttr(hostRoot)

@@ -99,7 +99,7 @@ func (o Op) validate() error {
 		return checkTarget(o.Target)
 	case ReadFiles:
 		return checkPaths(o.Paths)
-	case Routes:
+	case Routes, IPSetSave:
 	case IPTablesSave:
 		return checkTable(o.Table)
 	case DNS:
@@ -116,7 +116,7 @@ func (o Op) validate() error {
 }
 
 func kindNames() []string {
-	return []string{string(TCP), string(UDP), string(ICMP), string(HTTP), string(ReadFiles), string(Routes), string(IPTablesSave), string(DNS)}
+	return []string{string(TCP), string(UDP), string(ICMP), string(HTTP), string(ReadFiles), string(Routes), string(IPTablesSave), string(IPSetSave), string(DNS)}
 }
 
 // checkTarget accepts an IP address or a host name (letters, digits,

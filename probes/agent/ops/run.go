@@ -83,6 +83,8 @@ func runOp(ctx context.Context, o Op, env Env) Result {
 		return runRoutes(o, env.ProcRoot)
 	case IPTablesSave:
 		return runIPTablesSave(ctx, o, env.HostRoot)
+	case IPSetSave:
+		return runIPSetSave(ctx, o, env.HostRoot)
 	case DNS:
 		return runDNS(ctx, o)
 	}

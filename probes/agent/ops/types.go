@@ -29,6 +29,7 @@ const (
 	ReadFiles    Kind = "read-files"    // read each of Paths (network sysctls and interface attributes)
 	Routes       Kind = "routes"        // the IPv4 routing table and the route to Target
 	IPTablesSave Kind = "iptables-save" // the host's iptables-save (node agent only)
+	IPSetSave    Kind = "ipset-save"    // the host's `ipset save` (node agent only)
 	DNS          Kind = "dns"           // DNS queries per server, name and protocol (package dnsquery)
 )
 

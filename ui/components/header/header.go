@@ -19,7 +19,7 @@ import (
 // Facts is what the cluster discovery found.
 type Facts struct {
 	Nodes     int
-	CNI       string // calico, cilium, flannel, weave, antrea, kube-router or bridge/unknown
+	CNI       string // kube.CNI's name and version: "Calico v3.31.0", "plain bridge", "unknown"
 	ProxyMode string // iptables, ipvs, nftables, or "" when not visible
 	Err       error
 }

@@ -26,7 +26,7 @@ func TestView(t *testing.T) {
 		var m Model
 		run := Run{State: "done", Elapsed: 8 * time.Second}
 		views := []string{m.View(c, s, run)}
-		m.SetFacts(Facts{Nodes: 2, CNI: "bridge/unknown", ProxyMode: "iptables"})
+		m.SetFacts(Facts{Nodes: 2, CNI: "plain bridge", ProxyMode: "iptables"})
 		views = append(views, m.View(c, s, run))
 		m.SetFacts(Facts{Err: errors.New("listing nodes: forbidden")})
 		views = append(views, m.View(c, s, Run{State: "running", Spinner: "⠋", Elapsed: 3 * time.Second}))
