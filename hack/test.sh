@@ -15,16 +15,19 @@ export GOFLAGS=${GOFLAGS:--buildvcs=false}
 modules=(. $(git ls-files '*/go.mod' | xargs -rn1 dirname | grep -v '^hack/kube$\|^hack/coredns$\|^hack/calico$' || true))
 
 # The e2e tests run on the calico profile too: the lab's own health and
-# faults, the default suite on a healthy cluster (every probe that passes on
+# enforcer, the default suite on a healthy cluster (every probe that passes on
 # the bridge profile), NetworkPolicy verified live against felix (the
 # access-nginx walkthrough, allow by label, deny, felix gone, felix frozen),
-# the node faults with their root causes and fixes in Calico's terms, and
-# asked --from a workload: its egress denied by felix, a policy to an
-# address or a Service, a node fault behind it.
+# the node faults with their root causes and fixes in Calico's terms (an
+# IPPool's natOutgoing), and a node fault behind a --from question. The
+# other --from, lab-fault and NodeLocal tests pass on Calico too
+# (`hack/lab up --cni calico`, then NETSLEUTH_E2E_CNI=calico go test -tags e2e
+# -run ...) but stay out of
+# the default run for time.
 # The rest (CLI, TUI, capture, trace, RBAC, scale, concurrency) does not
 # depend on the CNI and runs once, on the bridge profile, to keep a cold CI
 # run under an hour.
-calico_tests='^(TestLabHealthy|TestLabFaults|TestLabEnforcer|TestLabNodeLocal|TestCheckHealthyLab|TestPolicyAccessNginx|TestPolicyNotEnforced|TestPolicyEnforcerStale|TestFixNodeFaults|TestExternalFrom|TestExternalFromNodeFault|TestPolicyToAddressAndService|TestPodToServiceFrom)$'
+calico_tests='^(TestLabHealthy|TestLabEnforcer|TestCheckHealthyLab|TestPolicyAccessNginx|TestPolicyNotEnforced|TestPolicyEnforcerStale|TestFixNodeFaults|TestExternalFromNodeFault)$'
 
 unit() {
   echo "== gofmt"
