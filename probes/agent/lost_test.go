@@ -1,0 +1,63 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/exec"
+
+	"github.com/netsleuth/netsleuth/probes"
+)
+
+func runningPod() *corev1.Pod {
+	return &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning,
+		ContainerStatuses: []corev1.ContainerStatus{{Name: containerName, State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}}}
+}
+
+func nodeReady(status corev1.ConditionStatus) *corev1.Node {
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{
+		{Type: corev1.NodeReady, Status: status, Reason: "NodeStatusUnknown", Message: "Kubelet stopped posting node status."}}}}
+}
+
+func TestLostReason(t *testing.T) {
+	deleting := runningPod()
+	deleting.DeletionTimestamp = &metav1.Time{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	exitedPod := runningPod()
+	exitedPod.Status.ContainerStatuses[0].State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 137, Reason: "Error"}}
+	failed := runningPod()
+	failed.Status.Phase, failed.Status.Reason = corev1.PodFailed, "Evicted"
+	dial := errors.New(`exec into ns/p: error dialing backend: dial tcp 10.0.0.2:10250: connect: connection refused`)
+	eof := errors.New("exec into ns/p: EOF")
+	killed := fmt.Errorf("exec into ns/p: %w", exec.CodeExitError{Err: errors.New("command terminated with non-zero exit code: 137"), Code: 137})
+	for _, c := range []struct {
+		name   string
+		f      lostFacts
+		reason string
+		detail string
+	}{
+		{"API server back", lostFacts{ExecErr: eof, APIDown: true, APIBack: 6 * time.Second}, probes.LostAPIServer, "answered again 6s later"},
+		{"API server still away", lostFacts{ExecErr: eof, APIDown: true}, probes.LostAPIServer, "still did not answer"},
+		{"API down beats a gone pod", lostFacts{ExecErr: eof, APIDown: true, APIBack: time.Second, PodGone: true}, probes.LostAPIServer, ""},
+		{"pod gone", lostFacts{ExecErr: eof, PodGone: true, ExitCode: -1}, probes.LostPodDeleted, "deleted"},
+		{"pod terminating", lostFacts{ExecErr: eof, Pod: deleting, ExitCode: -1}, probes.LostPodDeleted, "03:04:05"},
+		{"container exited", lostFacts{ExecErr: eof, Pod: exitedPod, ExitCode: -1}, probes.LostExited, "code 137"},
+		{"pod failed", lostFacts{ExecErr: eof, Pod: failed, ExitCode: -1}, probes.LostExited, "Evicted"},
+		{"node NotReady", lostFacts{ExecErr: dial, Pod: runningPod(), Node: nodeReady(corev1.ConditionUnknown), ExitCode: -1}, probes.LostNodeDown, "node n2 is NotReady"},
+		{"kubelet refuses, node still Ready", lostFacts{ExecErr: dial, Pod: runningPod(), Node: nodeReady(corev1.ConditionTrue), ExitCode: -1}, probes.LostKubelet, "kubelet"},
+		{"exec process killed", lostFacts{ExecErr: killed, Pod: runningPod(), Node: nodeReady(corev1.ConditionTrue), ExitCode: 137}, probes.LostExecStopped, "signal 9"},
+		{"stream cut", lostFacts{ExecErr: eof, Pod: runningPod(), Node: nodeReady(corev1.ConditionTrue), ExitCode: -1}, probes.LostStreamCut, "stream broke"},
+		{"nothing known", lostFacts{ExecErr: eof, ExitCode: -1}, probes.LostStreamCut, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, d := lostReason(c.f)
+			if r != c.reason || !strings.Contains(d, c.detail) {
+				t.Errorf("lostReason = %s, %q; want %s containing %q", r, d, c.reason, c.detail)
+			}
+		})
+	}
+}
