@@ -107,3 +107,13 @@ func (e *AgentLostError) Error() string {
 }
 
 func (e *AgentLostError) Unwrap() error { return e.Err }
+
+// Liveness is implemented by agents that know whether an agent they started
+// still runs (probes/agent's Manager, from the watch it keeps of its pods).
+// A probe whose traffic to an agent failed asks it before blaming the
+// network: traffic to a deleted agent fails too.
+type Liveness interface {
+	// Lost returns an *AgentLostError when a's pod is gone, being deleted
+	// or no longer running, and nil when it runs or nothing is known.
+	Lost(a Agent) error
+}

@@ -216,3 +216,19 @@ func Outcome(r ops.Result) string {
 	}
 	return s
 }
+
+// LostAmong returns the first of as that is no longer running (an
+// *probes.AgentLostError), when the run's agents can tell: traffic to such
+// an agent failed because it is gone, not because of the network.
+func LostAmong(env *probes.Env, as ...probes.Agent) error {
+	l, ok := env.Agents.(probes.Liveness)
+	if !ok {
+		return nil
+	}
+	for _, a := range as {
+		if err := l.Lost(a); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -141,3 +141,30 @@ func (m *Manager) lostFacts(ctx context.Context, a probes.Agent, err error) lost
 	}
 	return f
 }
+
+// Lost says whether agent a, started by this run, is gone or no longer
+// running, from the run's watch of its pods: no API request. It knows
+// nothing (nil) of pods this run did not create.
+func (m *Manager) Lost(a probes.Agent) error {
+	if a.Err != nil || a.Pod == "" || !strings.HasSuffix(a.Pod, "-"+m.cfg.RunID) {
+		return nil
+	}
+	m.mu.Lock()
+	w := m.watches[watchKey(a.Namespace, metav1.ListOptions{LabelSelector: LabelRunID + "=" + m.cfg.RunID})]
+	m.mu.Unlock()
+	if w == nil || !w.inf.HasSynced() {
+		return nil
+	}
+	p := w.get(a.Namespace, a.Pod)
+	f := lostFacts{PodGone: p == nil, Pod: p, ExitCode: -1}
+	if p != nil && p.DeletionTimestamp == nil {
+		if _, _, gone := exited(p); !gone {
+			return nil
+		}
+	}
+	reason, detail := lostReason(f)
+	return &probes.AgentLostError{Kind: a.Kind, Node: a.Node, Namespace: a.Namespace, Pod: a.Pod, Reason: reason, Detail: detail,
+		Err: fmt.Errorf("traffic to agent %s/%s failed, and the run's watch of its pods says: %s", a.Namespace, a.Pod, detail)}
+}
+
+var _ probes.Liveness = (*Manager)(nil)

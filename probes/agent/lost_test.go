@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/util/exec"
 
 	"github.com/netsleuth/netsleuth/probes"
@@ -59,5 +61,43 @@ func TestLostReason(t *testing.T) {
 				t.Errorf("lostReason = %s, %q; want %s containing %q", r, d, c.reason, c.detail)
 			}
 		})
+	}
+}
+
+// TestLostFromTheRunsWatch: an agent deleted mid-run is known lost from the
+// run's own watch of its pods, and one that runs is not.
+func TestLostFromTheRunsWatch(t *testing.T) {
+	cs := fake.NewClientset()
+	fakeKubelet(cs, "")
+	m := NewManager(cs, nil, Config{RunID: "r9", Image: "img"})
+	ctx := context.Background()
+	as := m.Start(ctx, probes.AgentPod, []string{"n1", "n2"})
+	for _, a := range as {
+		if a.Err != nil {
+			t.Fatal(a.Err)
+		}
+		if err := m.Lost(a); err != nil {
+			t.Fatalf("a running agent is lost: %v", err)
+		}
+	}
+	if err := cs.CoreV1().Pods(as[1].Namespace).Delete(ctx, as[1].Pod, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var lost *probes.AgentLostError
+	deadline := time.Now().Add(10 * time.Second)
+	for !errors.As(m.Lost(as[1]), &lost) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if lost == nil || lost.Reason != probes.LostPodDeleted || lost.Node != "n2" {
+		t.Fatalf("deleted agent: %v", lost)
+	}
+	if err := LostAmong(&probes.Env{Agents: m}, as...); !errors.As(err, &lost) || lost.Pod != as[1].Pod {
+		t.Errorf("LostAmong = %v", err)
+	}
+	if err := m.Lost(probes.Agent{Kind: probes.AgentPod, Node: "n1", Namespace: "users", Pod: "someone-elses"}); err != nil {
+		t.Errorf("a pod the run did not create is judged: %v", err)
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
