@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -99,5 +102,21 @@ func TestLostFromTheRunsWatch(t *testing.T) {
 	}
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNotStartedAPIUnreachable: an agent whose creation the API server did
+// not answer is one cause for every node, naming the API server, not the node.
+func TestNotStartedAPIUnreachable(t *testing.T) {
+	refused := fmt.Errorf("creating agent pod ns/p: %w", &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}})
+	a := probes.Agent{Kind: probes.AgentPod, Node: "n1", Namespace: "netsleuth-r1", Pod: "p1", Err: refused}
+	b := a
+	b.Node, b.Pod = "n2", "p2"
+	fa, fb := NotStarted("pod-to-pod", a), NotStarted("dns", b)
+	if fa[0].ID != "agent.api-unreachable" || fa[0].Key != fb[0].Key || fa[1].CausedBy != fa[0].Key {
+		t.Fatalf("causes %+v / %+v", fa[0], fb[0])
+	}
+	if !strings.Contains(fa[0].Title, "API server") || !strings.Contains(strings.Join(fa[0].Fixes[0].Commands, " "), "/readyz") {
+		t.Errorf("cause: %+v", fa[0])
 	}
 }
