@@ -1,9 +1,11 @@
 package probes
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"syscall"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilnet "k8s.io/apimachinery/pkg/util/net"
@@ -30,4 +32,21 @@ func APIUnreachable(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "apiserver is shutting down") || strings.Contains(msg, "server sent GOAWAY")
+}
+
+// WhileUnreachable calls fn again, every second, while its error says the
+// API server did not answer, until ctx ends, and returns fn's last error:
+// cleanups outlast an API server restart instead of leaving objects behind.
+func WhileUnreachable(ctx context.Context, fn func() error) error {
+	for {
+		err := fn()
+		if !APIUnreachable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -80,5 +81,30 @@ func TestErrorFindingMidRunFaults(t *testing.T) {
 	// A run being stopped is not an agent lost: the cause wins.
 	if f := errorFinding(info, "measuring", lost(LostStreamCut), errors.New("the session was cancelled")); f.ID != FindingStopped {
 		t.Errorf("cancelled run: %s, want %s", f.ID, FindingStopped)
+	}
+}
+
+func TestWhileUnreachableRetriesOnlyAnUnansweredAPIServer(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+	calls := 0
+	err := WhileUnreachable(context.Background(), func() error {
+		calls++
+		if calls < 3 {
+			return fmt.Errorf("deleting: %w", refused)
+		}
+		return nil
+	})
+	if err != nil || calls != 3 {
+		t.Errorf("err %v after %d calls, want nil after 3", err, calls)
+	}
+	calls = 0
+	boom := errors.New("forbidden")
+	if err := WhileUnreachable(context.Background(), func() error { calls++; return boom }); err != boom || calls != 1 {
+		t.Errorf("a refusal is retried: %v after %d calls", err, calls)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := WhileUnreachable(ctx, func() error { return refused }); !APIUnreachable(err) {
+		t.Errorf("a cancelled context returns %v, want the last error", err)
 	}
 }

@@ -371,20 +371,24 @@ func (m *Manager) Close(ctx context.Context) error {
 	if !touched {
 		return nil
 	}
-	err := m.deleteStandIns(ctx)
+	err := probes.WhileUnreachable(ctx, func() error { return m.deleteStandIns(ctx) })
 	sel := metav1.ListOptions{LabelSelector: LabelRunID + "=" + m.cfg.RunID}
 	zero := metav1.DeleteOptions{GracePeriodSeconds: new(int64)}
-	if e := ignoreNotFound(m.kube.CoreV1().Pods(m.ns).DeleteCollection(ctx, zero, sel)); e != nil {
+	if e := probes.WhileUnreachable(ctx, func() error {
+		return ignoreNotFound(m.kube.CoreV1().Pods(m.ns).DeleteCollection(ctx, zero, sel))
+	}); e != nil {
 		err = errors.Join(err, fmt.Errorf("deleting the agent pods in %s: %w", m.ns, e))
 	} else if w := m.watch(m.ns, sel); w.until(ctx, w.empty) != nil {
 		err = errors.Join(err, fmt.Errorf("agent pods in %s are still there: %w", m.ns, context.Cause(ctx)))
 	}
 	if !m.ownNS {
-		err = errors.Join(err, deleteServices(ctx, m.kube, m.ns, sel))
-	} else if e := m.kube.CoreV1().Namespaces().Delete(ctx, m.ns, metav1.DeleteOptions{}); e != nil && !apierrors.IsNotFound(e) {
+		err = errors.Join(err, probes.WhileUnreachable(ctx, func() error { return deleteServices(ctx, m.kube, m.ns, sel) }))
+	} else if e := probes.WhileUnreachable(ctx, func() error {
+		return ignoreNotFound(m.kube.CoreV1().Namespaces().Delete(ctx, m.ns, metav1.DeleteOptions{}))
+	}); e != nil {
 		err = errors.Join(err, fmt.Errorf("deleting the agent namespace %s: %w", m.ns, e))
 	}
-	return errors.Join(err, m.stopLease(ctx))
+	return errors.Join(err, probes.WhileUnreachable(ctx, func() error { return m.stopLease(ctx) }))
 }
 
 // stopLease ends the run's Lease: its renewals stop and it is deleted, also
