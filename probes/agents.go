@@ -78,3 +78,42 @@ type Streamer interface {
 	// and stderr, until it exits or ctx ends.
 	Stream(ctx context.Context, a Agent, verb string, stdin io.Reader, stdout, stderr io.Writer) error
 }
+
+// Why an agent that had started stopped answering mid-run (AgentLostError.Reason).
+const (
+	LostAPIServer   = "APIServerUnreachable" // the API server stopped answering (restarted, overloaded, cut off)
+	LostPodDeleted  = "PodDeleted"           // someone or something deleted the agent pod
+	LostExited      = "AgentExited"          // the agent container is no longer running
+	LostNodeDown    = "NodeNotReady"         // the node is NotReady
+	LostKubelet     = "KubeletUnreachable"   // the API server could not reach the node's kubelet
+	LostStreamCut   = "ExecStreamCut"        // the exec stream broke while the agent answered
+	LostExecStopped = "ExecKilled"           // the agent's exec process was killed mid-request
+)
+
+// AgentLostError says why an agent that had started stopped answering
+// during the run: the exec into it failed and the cluster was asked why.
+type AgentLostError struct {
+	Kind      AgentKind
+	Node      string
+	Namespace string
+	Pod       string
+	Reason    string // one of the Lost* constants
+	Detail    string // what happened, in words
+	Err       error  // the exec's own error
+}
+
+func (e *AgentLostError) Error() string {
+	return fmt.Sprintf("%s agent %s/%s on node %s was lost mid-run: %s: %s (%v)", e.Kind, e.Namespace, e.Pod, e.Node, e.Reason, e.Detail, e.Err)
+}
+
+func (e *AgentLostError) Unwrap() error { return e.Err }
+
+// Liveness is implemented by agents that know whether an agent they started
+// still runs (probes/agent's Manager, from the watch it keeps of its pods).
+// A probe whose traffic to an agent failed asks it before blaming the
+// network: traffic to a deleted agent fails too.
+type Liveness interface {
+	// Lost returns an *AgentLostError when a's pod is gone, being deleted
+	// or no longer running, and nil when it runs or nothing is known.
+	Lost(a Agent) error
+}

@@ -21,6 +21,10 @@ const (
 	FindingPanic     = "runner.panic"
 	FindingError     = "runner.error"
 	FindingCleanup   = "runner.cleanup-failed"
+	// FindingAgentLost: an agent that had started stopped answering mid-run.
+	FindingAgentLost = "runner.agent-lost"
+	// FindingAPIUnreachable: the API server stopped answering mid-run.
+	FindingAPIUnreachable = "runner.api-unreachable"
 )
 
 // errorFinding explains why a probe returned err while in stage; cause is
@@ -28,6 +32,7 @@ const (
 func errorFinding(info model.ProbeInfo, stage string, err, cause error) model.Finding {
 	var pe *panicError
 	var pt *ProbeTimeoutError
+	var lost *AgentLostError
 	switch {
 	case errors.As(err, &pe):
 		return panicFinding(info, stage, pe)
@@ -37,6 +42,10 @@ func errorFinding(info model.ProbeInfo, stage string, err, cause error) model.Fi
 		return timeoutFinding(info, stage, pt, err)
 	case cause != nil:
 		return stoppedFinding(info, stage, cause)
+	case APIUnreachable(err):
+		return apiUnreachableFinding(info, stage, err)
+	case errors.As(err, &lost):
+		return agentLostFinding(info, stage, lost)
 	}
 	return model.Finding{
 		Probe:     info.ID,
@@ -93,6 +102,49 @@ func stoppedFinding(info model.ProbeInfo, stage string, cause error) model.Findi
 		Title:     fmt.Sprintf("%s was stopped", title(info)),
 		RootCause: fmt.Sprintf("The run ended while %s: %v.", stage, cause),
 		Evidence:  []string{"last stage: " + stage},
+		Fixes:     []model.Fix{fix},
+	}
+}
+
+// apiUnreachableFinding is for a probe whose API server stopped answering.
+func apiUnreachableFinding(info model.ProbeInfo, stage string, err error) model.Finding {
+	return model.Finding{
+		Probe:     info.ID,
+		ID:        FindingAPIUnreachable,
+		Status:    model.StatusError,
+		Title:     fmt.Sprintf("The API server stopped answering, so %s could not finish", info.ID),
+		RootCause: fmt.Sprintf("The Kubernetes API server did not answer while %s: it was restarting, overloaded, or the network to it broke. Nothing this probe tests is known to be broken; it could not test.", stage),
+		Evidence:  []string{err.Error()},
+		Fixes: []model.Fix{{
+			Description: "Check that the API server answers again (and why it went away: its logs, its restarts), then run the probe again.",
+			Commands:    []string{"kubectl get --raw /readyz", "netsleuth check --probe " + info.ID},
+		}},
+	}
+}
+
+// agentLostFinding is for a probe whose agent stopped answering mid-run.
+func agentLostFinding(info model.ProbeInfo, stage string, e *AgentLostError) model.Finding {
+	describe := fmt.Sprintf("kubectl -n %s describe pod %s", e.Namespace, e.Pod)
+	fix := model.Fix{Description: "Find out what happened to the agent pod, then run the probe again.",
+		Commands: []string{describe, "netsleuth check --probe " + info.ID}}
+	switch e.Reason {
+	case LostNodeDown, LostKubelet:
+		fix = model.Fix{Description: fmt.Sprintf("Bring node %s's kubelet back (it runs and answers on port 10250, the node is Ready), then run the probe again.", e.Node),
+			Commands: []string{"kubectl get node " + e.Node, "kubectl describe node " + e.Node, "netsleuth check --probe " + info.ID}}
+	case LostPodDeleted:
+		fix.Description = "Let the run's agents live until it ends (a controller, a policy engine or a person deleted the pod: the pod's events say which), then run the probe again."
+		fix.Commands = []string{fmt.Sprintf("kubectl -n %s get events --field-selector involvedObject.name=%s", e.Namespace, e.Pod), "netsleuth check --probe " + info.ID}
+	case LostStreamCut, LostExecStopped:
+		fix.Description = fmt.Sprintf("Run the probe again; if exec streams keep breaking, look at the kubelet and container runtime on node %s and at what sits between the API server and the kubelet.", e.Node)
+	}
+	return model.Finding{
+		Probe:     info.ID,
+		ID:        FindingAgentLost,
+		Status:    model.StatusError,
+		Title:     fmt.Sprintf("The %s agent on node %s was lost mid-run, so %s could not finish", e.Kind, e.Node, info.ID),
+		Subject:   &model.Subject{Kind: "Node", Name: e.Node},
+		RootCause: fmt.Sprintf("While %s, the exec into agent pod %s/%s failed: %s. Nothing this probe tests is known to be broken; it could not test from there.", stage, e.Namespace, e.Pod, e.Detail),
+		Evidence:  []string{"reason: " + e.Reason, fmt.Sprint(e.Err)},
 		Fixes:     []model.Fix{fix},
 	}
 }

@@ -222,8 +222,9 @@ func (r *recorder) lastStage() string {
 }
 
 // runCleanups runs the registered cleanups in reverse order, each on a context
-// that survives the cancellation of parent and has its own deadline. A failed
-// cleanup becomes a warn finding so leftovers are never silent.
+// that survives the cancellation of parent and has its own deadline; one the
+// API server did not answer is tried again within it. A failed cleanup
+// becomes a warn finding so leftovers are never silent.
 func (r *recorder) runCleanups(parent context.Context, timeout time.Duration) {
 	r.mu.Lock()
 	fns := r.cleanups
@@ -232,7 +233,7 @@ func (r *recorder) runCleanups(parent context.Context, timeout time.Duration) {
 	base := context.WithoutCancel(parent)
 	for i := len(fns) - 1; i >= 0; i-- {
 		ctx, cancel := context.WithTimeout(base, timeout)
-		err := safeCleanup(ctx, fns[i])
+		err := WhileUnreachable(ctx, func() error { return safeCleanup(ctx, fns[i]) })
 		cancel()
 		if err != nil {
 			r.Finding(cleanupFinding(r.probe, r.runID, err))

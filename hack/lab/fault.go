@@ -126,6 +126,29 @@ var faults = map[string]faultDef{
 		inject:  func(ctx context.Context, l *lab, _ node, _ string) error { return l.nodeLocal(ctx, true) },
 		restore: func(ctx context.Context, l *lab, _ node, _ string) error { return l.nodeLocal(ctx, false) },
 	},
+	"apiserver-restart": {
+		about: "stop kube-apiserver and start it again at once, waiting until it is ready (every client's connections break); unfault only makes sure it runs",
+		inject: func(ctx context.Context, l *lab, _ node, _ string) error {
+			l.stop("kube-apiserver", 10*time.Second)
+			return l.startAPIServer(ctx)
+		},
+		restore: func(ctx context.Context, l *lab, _ node, _ string) error { return l.startAPIServer(ctx) },
+	},
+	"kubelet-stop": {
+		about: "stop the node's kubelet (exec and logs there fail at once; the node goes NotReady after the controller's grace period); unfault starts it and waits until the node is Ready",
+		inject: func(ctx context.Context, l *lab, n node, _ string) error {
+			l.stop("kubelet-"+n.Name, 5*time.Second)
+			return nil
+		},
+		restore: func(ctx context.Context, l *lab, n node, _ string) error {
+			since := time.Now()
+			if err := l.start(l.kubeletProc(n)); err != nil {
+				return err
+			}
+			return l.waitKubelet(ctx, n, since)
+		},
+		stops: func(_ *lab, n node) []string { return []string{"kubelet-" + n.Name} },
+	},
 	"external-host": {
 		about: "stop the external host's listeners (the target itself is down)",
 		inject: func(ctx context.Context, l *lab, _ node, _ string) error {

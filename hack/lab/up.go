@@ -239,26 +239,7 @@ func (l *lab) startControlPlane(ctx context.Context) error {
 	if err := waitFor(ctx, "etcd healthy", 30*time.Second, httpOK("http://127.0.0.1:2379/health")); err != nil {
 		return err
 	}
-	api := proc{Name: "kube-apiserver", Args: []string{l.kubeBin("kube-apiserver"),
-		"--etcd-servers=http://127.0.0.1:2379", "--bind-address=" + nodes[0].IP.String(), "--advertise-address=" + nodes[0].IP.String(),
-		"--secure-port=6443", "--service-cluster-ip-range=" + serviceCIDR.String(), "--delete-collection-workers=8",
-		"--client-ca-file=" + pki("ca.crt"), "--tls-cert-file=" + pki("apiserver.crt"), "--tls-private-key-file=" + pki("apiserver.key"),
-		"--kubelet-client-certificate=" + pki("apiserver-kubelet-client.crt"), "--kubelet-client-key=" + pki("apiserver-kubelet-client.key"),
-		"--kubelet-certificate-authority=" + pki("ca.crt"), "--kubelet-preferred-address-types=InternalIP",
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local", "--service-account-key-file=" + pki("sa.pub"),
-		"--service-account-signing-key-file=" + pki("sa.key"), "--authorization-mode=Node,RBAC",
-		"--enable-admission-plugins=NodeRestriction", "--allow-privileged=true", "--profiling=false", "--v=1"}}
-	if err := l.start(api); err != nil {
-		return err
-	}
-	cs, err := l.client()
-	if err != nil {
-		return err
-	}
-	if err := waitFor(ctx, "kube-apiserver ready", 60*time.Second, func(ctx context.Context) (bool, error) {
-		b, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		return err == nil && string(b) == "ok", err
-	}); err != nil {
+	if err := l.startAPIServer(ctx); err != nil {
 		return err
 	}
 	common := func(kc string) []string {
@@ -280,6 +261,35 @@ func (l *lab) startControlPlane(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// apiServerProc is the lab's kube-apiserver.
+func (l *lab) apiServerProc() proc {
+	pki := l.p.PKI
+	return proc{Name: "kube-apiserver", Args: []string{l.kubeBin("kube-apiserver"),
+		"--etcd-servers=http://127.0.0.1:2379", "--bind-address=" + nodes[0].IP.String(), "--advertise-address=" + nodes[0].IP.String(),
+		"--secure-port=6443", "--service-cluster-ip-range=" + serviceCIDR.String(), "--delete-collection-workers=8",
+		"--client-ca-file=" + pki("ca.crt"), "--tls-cert-file=" + pki("apiserver.crt"), "--tls-private-key-file=" + pki("apiserver.key"),
+		"--kubelet-client-certificate=" + pki("apiserver-kubelet-client.crt"), "--kubelet-client-key=" + pki("apiserver-kubelet-client.key"),
+		"--kubelet-certificate-authority=" + pki("ca.crt"), "--kubelet-preferred-address-types=InternalIP",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local", "--service-account-key-file=" + pki("sa.pub"),
+		"--service-account-signing-key-file=" + pki("sa.key"), "--authorization-mode=Node,RBAC",
+		"--enable-admission-plugins=NodeRestriction", "--allow-privileged=true", "--profiling=false", "--v=1"}}
+}
+
+// startAPIServer starts kube-apiserver and waits until it is ready.
+func (l *lab) startAPIServer(ctx context.Context) error {
+	if err := l.start(l.apiServerProc()); err != nil {
+		return err
+	}
+	cs, err := l.client()
+	if err != nil {
+		return err
+	}
+	return waitFor(ctx, "kube-apiserver ready", 60*time.Second, func(ctx context.Context) (bool, error) {
+		b, err := cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err == nil && string(b) == "ok", err
+	})
 }
 
 func httpOK(url string) func(context.Context) (bool, error) {

@@ -83,6 +83,8 @@ func NotStarted(probeID string, a probes.Agent) []model.Finding {
 	reason, detail := "Error", a.Err.Error()
 	if errors.As(a.Err, &se) {
 		reason, detail = se.Reason, se.Detail
+	} else if probes.APIUnreachable(a.Err) {
+		reason = probes.LostAPIServer
 	}
 	evidence := fmt.Sprintf("pod %s/%s on node %s: %s: %s", a.Namespace, a.Pod, a.Node, reason, detail)
 	describe := fmt.Sprintf("kubectl -n %s describe pod %s", a.Namespace, a.Pod)
@@ -106,6 +108,13 @@ func NotStarted(probeID string, a probes.Agent) []model.Finding {
 				"kubectl label --overwrite namespace netsleuth-agents pod-security.kubernetes.io/enforce=privileged",
 				"netsleuth check --agent-namespace netsleuth-agents"}}}
 		cause = cause.WithKey(string(a.Kind))
+	case probes.LostAPIServer:
+		cause.ID = "agent.api-unreachable"
+		cause.Title = "The API server stopped answering while netsleuth started its agents"
+		cause.RootCause = "The Kubernetes API server did not answer while the agent pods were being created or watched (it was restarting, overloaded, or the network to it broke), so no traffic could be sent from there. Nothing on the node is known to be broken."
+		cause.Fixes = []model.Fix{{Description: "Check that the API server answers again, then run netsleuth again.",
+			Commands: []string{"kubectl get --raw /readyz", "netsleuth check"}}}
+		cause = cause.WithKey("")
 	case "Unschedulable", "OutOfcpu", "OutOfmemory", "OutOfpods", "Timeout":
 		cause.ID = "agent.not-started"
 		cause.Title = fmt.Sprintf("Node %s did not run netsleuth's %s agent", a.Node, a.Kind)
@@ -206,4 +215,20 @@ func Outcome(r ops.Result) string {
 		s += " [no ICMP came back: the sending host decided (its routes or neighbours)]"
 	}
 	return s
+}
+
+// LostAmong returns the first of as that is no longer running (an
+// *probes.AgentLostError), when the run's agents can tell: traffic to such
+// an agent failed because it is gone, not because of the network.
+func LostAmong(env *probes.Env, as ...probes.Agent) error {
+	l, ok := env.Agents.(probes.Liveness)
+	if !ok {
+		return nil
+	}
+	for _, a := range as {
+		if err := l.Lost(a); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -100,13 +100,15 @@ func NewManager(kube kubernetes.Interface, cfg *rest.Config, c Config) *Manager 
 // run's namespace (created, relabelled, deleted, waited for), its Lease
 // (created, renewed, deleted), its pods (created, watched until running,
 // their events read, deleted), exec into them (and into the CNI's own
-// pods), and the temporary Services deleted with the namespace.
+// pods), the temporary Services deleted with the namespace, and an agent's
+// pod and node read when an exec into it fails mid-run.
 var rbacManager = model.MergePermissions(rbacLease, []model.Permission{
 	{Resource: "namespaces", Verbs: []string{"create", "delete", "get", "patch"}},
 	{Resource: "pods", Verbs: []string{"create", "deletecollection", "get", "list", "watch"}},
 	{Resource: "pods", Subresource: "exec", Verbs: []string{"create"}},
 	{Resource: "events", Verbs: []string{"list"}},
 	{Resource: "services", Verbs: []string{"delete", "list"}},
+	{Resource: "nodes", Verbs: []string{"get"}},
 })
 
 // Namespace is where the agents live.
@@ -267,7 +269,7 @@ func (m *Manager) Stream(ctx context.Context, a probes.Agent, verb string, stdin
 		return fmt.Errorf("exec into %s/%s: %w", a.Namespace, a.Pod, err)
 	}
 	if err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr}); err != nil {
-		return fmt.Errorf("exec into %s/%s: %w", a.Namespace, a.Pod, err)
+		return m.lost(ctx, a, fmt.Errorf("exec into %s/%s: %w", a.Namespace, a.Pod, err))
 	}
 	return nil
 }
@@ -317,7 +319,10 @@ func (m *Manager) Exec(ctx context.Context, a probes.Agent, req ops.Request) (op
 		return resp, fmt.Errorf("agent %s/%s refused the request: %w", a.Namespace, a.Pod, &ops.Refusal{Reason: resp.Error})
 	}
 	if err != nil {
-		return resp, fmt.Errorf("exec into %s/%s: %w (stderr: %s)", a.Namespace, a.Pod, err, strings.TrimSpace(stderr.String()))
+		// The agent did not answer: ask the cluster why (the API server, the
+		// pod, its node and kubelet, or the stream), so the probe's error
+		// says what happened instead of how the stream ended.
+		return resp, m.lost(ctx, a, fmt.Errorf("exec into %s/%s: %w (stderr: %s)", a.Namespace, a.Pod, err, strings.TrimSpace(stderr.String())))
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
 		return resp, fmt.Errorf("agent %s/%s answered no JSON (%w): %q", a.Namespace, a.Pod, err, truncate(stdout.String()+stderr.String(), 200))
@@ -366,20 +371,24 @@ func (m *Manager) Close(ctx context.Context) error {
 	if !touched {
 		return nil
 	}
-	err := m.deleteStandIns(ctx)
+	err := probes.WhileUnreachable(ctx, func() error { return m.deleteStandIns(ctx) })
 	sel := metav1.ListOptions{LabelSelector: LabelRunID + "=" + m.cfg.RunID}
 	zero := metav1.DeleteOptions{GracePeriodSeconds: new(int64)}
-	if e := ignoreNotFound(m.kube.CoreV1().Pods(m.ns).DeleteCollection(ctx, zero, sel)); e != nil {
+	if e := probes.WhileUnreachable(ctx, func() error {
+		return ignoreNotFound(m.kube.CoreV1().Pods(m.ns).DeleteCollection(ctx, zero, sel))
+	}); e != nil {
 		err = errors.Join(err, fmt.Errorf("deleting the agent pods in %s: %w", m.ns, e))
 	} else if w := m.watch(m.ns, sel); w.until(ctx, w.empty) != nil {
 		err = errors.Join(err, fmt.Errorf("agent pods in %s are still there: %w", m.ns, context.Cause(ctx)))
 	}
 	if !m.ownNS {
-		err = errors.Join(err, deleteServices(ctx, m.kube, m.ns, sel))
-	} else if e := m.kube.CoreV1().Namespaces().Delete(ctx, m.ns, metav1.DeleteOptions{}); e != nil && !apierrors.IsNotFound(e) {
+		err = errors.Join(err, probes.WhileUnreachable(ctx, func() error { return deleteServices(ctx, m.kube, m.ns, sel) }))
+	} else if e := probes.WhileUnreachable(ctx, func() error {
+		return ignoreNotFound(m.kube.CoreV1().Namespaces().Delete(ctx, m.ns, metav1.DeleteOptions{}))
+	}); e != nil {
 		err = errors.Join(err, fmt.Errorf("deleting the agent namespace %s: %w", m.ns, e))
 	}
-	return errors.Join(err, m.stopLease(ctx))
+	return errors.Join(err, probes.WhileUnreachable(ctx, func() error { return m.stopLease(ctx) }))
 }
 
 // stopLease ends the run's Lease: its renewals stop and it is deleted, also

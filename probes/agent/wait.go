@@ -60,7 +60,7 @@ func (m *Manager) waitState(ctx context.Context, a probes.Agent, created bool, s
 // watch returns the run's watch of the pods in ns matching sel, started on
 // first use and stopped by Close.
 func (m *Manager) watch(ns string, sel metav1.ListOptions) *podWatch {
-	key := ns + "|" + sel.LabelSelector + "|" + sel.FieldSelector
+	key := watchKey(ns, sel)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.watches == nil {
@@ -72,6 +72,10 @@ func (m *Manager) watch(ns string, sel metav1.ListOptions) *podWatch {
 		m.watches[key] = w
 	}
 	return w
+}
+
+func watchKey(ns string, sel metav1.ListOptions) string {
+	return ns + "|" + sel.LabelSelector + "|" + sel.FieldSelector
 }
 
 // podState reads a pod's status: done with an IP when its container runs,

@@ -77,6 +77,9 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 			return err
 		}
 	}
+	if err := agent.LostAmong(env, failedTargets(in.Pairs)...); err != nil {
+		return err // an agent deleted mid-run: the pairs to it say nothing of the network
+	}
 	if failingNodes := FailingNodes(in.Pairs); len(failingNodes) > 0 {
 		facts, failed, err := agent.ReadNodeFacts(ctx, env, rec, "read ip_forward, routes and iptables on nodes with failing pairs", failingNodes)
 		if err != nil {
@@ -91,6 +94,17 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 		rec.Finding(f)
 	}
 	return nil
+}
+
+// failedTargets are the agents that failing pairs were sent to.
+func failedTargets(pairs []Pair) []probes.Agent {
+	var out []probes.Agent
+	for _, p := range pairs {
+		if p.Failed() {
+			out = append(out, p.To)
+		}
+	}
+	return out
 }
 
 // startAgents starts a pod agent and a same-node peer on every node, the
