@@ -4,24 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
+	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 )
 
-// AgentKind says where an agent pod's network lives.
-type AgentKind string
+// AgentKind says where an agent pod's network lives (model.AgentKind).
+type AgentKind = model.AgentKind
 
-// The kinds of agent a probe can ask for.
+// The kinds of agent a probe can ask for (see model.AgentPod).
 const (
-	// AgentPod is a pod on the pod network, PodSecurity "restricted".
-	AgentPod AgentKind = "pod"
-	// AgentPeer is a second pod-network agent on the same node, for
-	// same-node pod-to-pod traffic.
-	AgentPeer AgentKind = "peer"
-	// AgentNode is a privileged hostNetwork pod with the host's root
-	// mounted read-only at /host: it sees the node's routes, sysctls and
-	// iptables. Probes announce it with a Stage before asking for it.
-	AgentNode AgentKind = "node"
+	AgentPod  = model.AgentPod
+	AgentPeer = model.AgentPeer
+	AgentNode = model.AgentNode
 )
 
 // Agent is one agent pod of the run.
@@ -77,4 +73,52 @@ type Streamer interface {
 	// Stream runs `netsleuth agent <verb>` in a, streaming stdin, stdout
 	// and stderr, until it exits or ctx ends.
 	Stream(ctx context.Context, a Agent, verb string, stdin io.Reader, stdout, stderr io.Writer) error
+}
+
+// Planner is implemented by agents that must know, before their first pod,
+// every kind a run may start: probes/agent's Manager creates the run's own
+// namespace at the PodSecurity level those kinds need (privileged only for
+// node agents), since admission may judge a relabelled namespace by its old
+// level for a while. The session plans from the probes' declared Agents.
+type Planner interface {
+	Plan(kinds []AgentKind)
+}
+
+// AgentKinds is every kind of agent the probes of ps may start with options
+// o: what a run's namespace must admit. A probe --read-only left out, or one
+// that creates nothing with o, starts none.
+func AgentKinds(ps []Probe, o Options) []AgentKind {
+	var out []AgentKind
+	for _, p := range ps {
+		if !startsAgents(p, o) {
+			continue
+		}
+		for _, u := range p.Info().Agents {
+			if !slices.Contains(out, u.Kind) {
+				out = append(out, u.Kind)
+			}
+		}
+	}
+	return out
+}
+
+// SampleAgents maps each kind of agent that probes of ps start on the whole
+// node sample to those probes' IDs: what a run can start as it begins.
+func SampleAgents(ps []Probe, o Options) map[AgentKind][]string {
+	out := map[AgentKind][]string{}
+	for _, p := range ps {
+		if !startsAgents(p, o) {
+			continue
+		}
+		for _, u := range p.Info().Agents {
+			if u.Sample && !slices.Contains(out[u.Kind], p.Info().ID) {
+				out[u.Kind] = append(out[u.Kind], p.Info().ID)
+			}
+		}
+	}
+	return out
+}
+
+func startsAgents(p Probe, o Options) bool {
+	return !IsSkipped(p) && len(Writes(p, o)) > 0
 }

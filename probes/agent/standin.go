@@ -117,7 +117,7 @@ var RBACStandIn = model.MergePermissions(rbacManager, []model.Permission{
 // never becomes ready). Delete it with DeleteStandIns.
 func (m *Manager) StartStandIn(ctx context.Context, s StandInFor) probes.Agent {
 	a := probes.Agent{Kind: AgentStandIn, Node: s.Node, Namespace: s.Namespace, Pod: standInName(m.cfg.RunID, s.Pod)}
-	if err := m.ensureNamespace(ctx, false); err != nil {
+	if err := m.ensureNamespace(ctx); err != nil {
 		a.Err = err
 		return a
 	}

@@ -50,6 +50,7 @@ func (probe) Info() model.ProbeInfo {
 		Inputs: []model.Input{{Flag: "target", Description: "a DNS name (host or host:port) to resolve as the external name; default " + DefaultExternalName,
 			Kinds: []string{probes.TargetName}}},
 		Default: true,
+		Agents:  []model.AgentUse{{Kind: model.AgentPod, Sample: true}, {Kind: model.AgentNode}},
 	}
 }
 

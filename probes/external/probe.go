@@ -112,6 +112,7 @@ func (probe) Info() model.ProbeInfo {
 		RBAC: model.MergePermissions(agent.RBAC, kube.RBACNodes),
 		Inputs: []model.Input{{Flag: "target", Description: "external IP, IP:port or CIDR to reach (repeatable).", Required: true,
 			Kinds: []string{probes.TargetIP, probes.TargetCIDR}}},
+		Agents: []model.AgentUse{{Kind: model.AgentPod, Sample: true}, {Kind: model.AgentNode, Sample: true}},
 	}
 }
 

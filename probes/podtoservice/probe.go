@@ -48,6 +48,7 @@ func (probe) Info() model.ProbeInfo {
 		Inputs: []model.Input{{Flag: "service", Description: "Service to test as namespace/name (default: a temporary one).",
 			Example: "default/my-service", Check: CheckService}},
 		Default: true,
+		Agents:  []model.AgentUse{{Kind: model.AgentPod, Sample: true}, {Kind: model.AgentNode}},
 	}
 }
 
