@@ -62,6 +62,10 @@ type Agents interface {
 	Exec(ctx context.Context, a Agent, req ops.Request) (ops.Response, error)
 	// Namespace is where the agents live (it may not exist yet).
 	Namespace() string
+	// Prepare readies that namespace before any agent starts (the run's
+	// own one created, the run's Lease in it first), for a probe that puts
+	// an object of its own there while its agents start.
+	Prepare(ctx context.Context) error
 	// Leftovers lists namespaces and pods left by earlier, killed runs. It
 	// returns them only to its first caller in a run, so one probe reports them.
 	Leftovers(ctx context.Context) ([]string, error)

@@ -55,6 +55,7 @@ func (p *planning) Start(ctx context.Context, kind AgentKind, nodes []string) []
 func (p *planning) Exec(context.Context, Agent, ops.Request) (ops.Response, error) {
 	return ops.Response{}, nil
 }
+func (p *planning) Prepare(context.Context) error               { return nil }
 func (p *planning) Namespace() string                           { return "netsleuth-t" }
 func (p *planning) Leftovers(context.Context) ([]string, error) { return nil, nil }
 func (p *planning) Close(context.Context) error                 { p.record("close"); return nil }

@@ -115,6 +115,10 @@ var rbacManager = model.MergePermissions(rbacLease, []model.Permission{
 // Namespace is where the agents live.
 func (m *Manager) Namespace() string { return m.ns }
 
+// Prepare creates the run's own namespace and Lease (or, in a namespace the
+// user chose, the Lease) now rather than with the first agent.
+func (m *Manager) Prepare(ctx context.Context) error { return m.ensureNamespace(ctx) }
+
 // Plan declares every kind of agent the run may start, before its first:
 // with node agents among them the run's own namespace is created
 // privileged, else restricted. A node agent not planned does not start in

@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,8 +28,12 @@ const ID = "pod-to-service"
 // Bounds of one run.
 const (
 	MaxBackends = 10
-	rounds      = 3                       // attempts before a failure counts (kube-proxy may lag a new Service)
-	roundPause  = 1500 * time.Millisecond // between attempts
+	// A source whose traffic fails tries again for settle (kube-proxy
+	// programs a new Service, and then its endpoints, a second or two
+	// late), retryPause apart: a refusal right before kube-proxy's sync
+	// costs a pause, not a long round.
+	settle     = 4 * time.Second
+	retryPause = 400 * time.Millisecond
 )
 
 type probe struct{}
@@ -64,12 +69,24 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	agent.ReportLeftovers(ctx, env, rec, ID)
 	probes.RecordCoverage(rec, ID, sample)
 	in := Input{Nodes: agentNodes(sample.Nodes)}
+	// The temporary Service is made while the agents start, so the
+	// EndpointSlice controller and kube-proxy have it before they run.
+	var temp Service
+	var tempErr error
+	var made sync.WaitGroup
+	if env.Options.Service == "" {
+		made.Go(func() { temp, tempErr = createService(ctx, env, rec) })
+	}
 	pods, failed, err := agent.StartPods(ctx, env, rec, probes.AgentPod, nodeNames(in.Nodes))
+	made.Wait()
 	if err != nil {
 		return err
 	}
+	if tempErr != nil {
+		return tempErr
+	}
 	in.NotStarted = failed
-	svc, bad, err := service(ctx, env, rec, len(pods))
+	svc, bad, err := service(ctx, env, rec, temp, len(pods))
 	if err != nil {
 		return err
 	}
@@ -138,19 +155,13 @@ func request(in Input) ops.Request {
 }
 
 // measure runs the request from every pod agent; a source with a failure
-// tries again (kube-proxy programs a new Service within a second or two).
+// tries again until settle has passed (kube-proxy programs a new Service
+// within a second or two).
 func measure(ctx context.Context, env *probes.Env, in Input, pods []probes.Agent) ([]Source, error) {
 	req := request(in)
 	out, errs := probes.FanOut(ctx, len(pods), 0, func(ctx context.Context, i int) (Source, error) {
 		var src Source
-		for round := range rounds {
-			if round > 0 {
-				select {
-				case <-ctx.Done():
-					return src, nil
-				case <-time.After(roundPause):
-				}
-			}
+		for first := time.Now(); ; {
 			resp, err := env.Agents.Exec(ctx, pods[i], req)
 			if err != nil {
 				return src, err
@@ -159,11 +170,15 @@ func measure(ctx context.Context, env *probes.Env, in Input, pods []probes.Agent
 				return src, fmt.Errorf("%s answered %d results, want %d", pods[i].Ref(), len(resp.Results), len(req.Ops))
 			}
 			src = source(in, pods[i], resp.Results)
-			if !slices.ContainsFunc(resp.Results, func(r ops.Result) bool { return !Reached(r) }) {
+			if !slices.ContainsFunc(resp.Results, func(r ops.Result) bool { return !Reached(r) }) || time.Since(first)+retryPause > settle {
 				return src, nil
 			}
+			select {
+			case <-ctx.Done():
+				return src, nil
+			case <-time.After(retryPause):
+			}
 		}
-		return src, nil
 	})
 	if err := probes.FirstError(errs); err != nil {
 		return nil, err
