@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
+	"github.com/netsleuth/netsleuth/probes/agent/ops"
 )
 
 // DefaultAgentImage is the public agent image for this release (the binary
@@ -124,9 +126,19 @@ func newAgentCommand() *cobra.Command {
 	exec := &cobra.Command{
 		Use:   "exec",
 		Short: "Read one JSON request on stdin, run its operations, write one JSON response",
-		Args:  cobra.NoArgs,
+		Long: "exec reads one JSON request (at most 1 MiB) on stdin, runs its operations and writes one JSON response.\n" +
+			"A request it refuses (not one JSON request, too large, an unknown op, a bound exceeded, a file outside\n" +
+			"/proc/sys/net and /sys/class/net) runs nothing: the response's \"error\" says why, and it exits 2.",
+		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
-			return agent.Exec(c.Context(), c.InOrStdin(), c.OutOrStdout())
+			err := agent.Exec(c.Context(), c.InOrStdin(), c.OutOrStdout())
+			if _, refused := errors.AsType[*ops.Refusal](err); refused {
+				return &exitError{code: ExitUsage, msg: oneLine("the agent refused the request: " + err.Error()), err: err}
+			}
+			if err != nil {
+				return &exitError{code: ExitFailing, msg: oneLine(err.Error()), err: err}
+			}
+			return nil
 		},
 	}
 	capture := &cobra.Command{

@@ -116,12 +116,12 @@ func (o *CaptureOptions) Validate(c *cobra.Command) error {
 	switch {
 	case o.Duration <= 0 || o.Duration > capture.MaxDuration:
 		return usageErrorf("--duration must be above 0 and at most %s (got %s)", capture.MaxDuration, o.Duration)
-	case o.Count <= 0:
-		return usageErrorf("--count must be at least 1 (got %d)", o.Count)
-	case o.MaxBytes < 1024:
-		return usageErrorf("--max-bytes must be at least 1024 (got %d)", o.MaxBytes)
-	case o.Iface == "":
-		return usageErrorf("--iface must be pod, bridge, uplink or an interface name")
+	case o.Count <= 0 || o.Count > agent.MaxCapturePackets:
+		return usageErrorf("--count must be at least 1 and at most %d (got %d)", agent.MaxCapturePackets, o.Count)
+	case o.MaxBytes < 1024 || o.MaxBytes > agent.MaxCaptureBytes:
+		return usageErrorf("--max-bytes must be at least 1024 and at most %d (got %d)", int64(agent.MaxCaptureBytes), o.MaxBytes)
+	case !agent.ValidIfaceName(o.Iface):
+		return usageErrorf("--iface %q: want pod, bridge, uplink or an interface name (1 to 15 bytes, no \"/\", \":\" or spaces), e.g. --iface eth0", o.Iface)
 	}
 	o.terminal = isTerminal(o.Out) && o.Output == "text"
 	return o.Agent.validate()
@@ -346,6 +346,6 @@ func (o *CaptureOptions) live(ctx context.Context, pcap *syncBuffer, title, ifac
 			return flowtable.RowsFromTable(t, cctx, o.Write)
 		}})
 	if err != nil && ctx.Err() == nil {
-		fmt.Fprintf(o.ErrOut, "%s: the live flow table failed (%v); the capture goes on\n", o.name, err)
+		fmt.Fprintf(o.ErrOut, "%s: the live flow table failed (%s); the capture goes on\n", o.name, oneLine(err.Error()))
 	}
 }

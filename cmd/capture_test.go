@@ -78,6 +78,10 @@ func TestCaptureBadInput(t *testing.T) {
 		{[]string{"capture", "--pod", "shop/web", "--peer", "10.0.0.1:99999"}, `has port "99999"`},
 		{[]string{"capture", "--pod", "shop/web", "--duration", "0s"}, "--duration must be above 0"},
 		{[]string{"capture", "--pod", "shop/web", "--count", "0"}, "--count must be at least 1"},
+		{[]string{"capture", "--pod", "shop/web", "--count", "20000000"}, "at most 10000000 (got 20000000)"},
+		{[]string{"capture", "--pod", "shop/web", "--max-bytes", "100"}, "--max-bytes must be at least 1024"},
+		{[]string{"capture", "--pod", "shop/web", "--iface", "../../etc"}, `--iface "../../etc": want pod, bridge, uplink or an interface name`},
+		{[]string{"capture", "--pod", "shop/web", "--iface", "a-very-long-interface-name"}, `want pod, bridge, uplink or an interface name`},
 		{[]string{"capture", "--pod", "shop/web", "-o", "yaml"}, "-o must be text or json"},
 	}
 	for _, tc := range cases {

@@ -65,6 +65,9 @@ func (o *CheckOptions) prepare(ctx context.Context) (*probes.Env, model.Cluster,
 	if !o.ReadOnly { // nothing a --read-only run does can create an agent
 		env.Agents = o.Agent.manager(kube, cfg, env.RunID)
 	}
+	if err := probes.Preflight(ctx, o.selected, env); err != nil {
+		return nil, cluster, usageErrorf("%v", err)
+	}
 	return env, cluster, nil
 }
 

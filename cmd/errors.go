@@ -3,6 +3,8 @@ package cmd
 import (
 	"fmt"
 	"strings"
+
+	"github.com/netsleuth/netsleuth/model"
 )
 
 // Exit codes.
@@ -34,5 +36,7 @@ func usageErrorf(format string, args ...any) *exitError {
 	return &exitError{code: ExitUsage, msg: oneLine(fmt.Sprintf(format, args...))}
 }
 
-// oneLine folds whitespace, newlines included, into single spaces.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// oneLine folds whitespace, newlines included, into single spaces, and
+// redacts secrets (model.Redact): it makes the sentences netsleuth prints on
+// stderr, some of which quote the kubeconfig, the API server or an agent.
+func oneLine(s string) string { return model.Redact(strings.Join(strings.Fields(s), " ")) }

@@ -43,6 +43,15 @@ func TestBadInputValues(t *testing.T) {
 		{"trace TO port", []string{"trace", "a/b", "c/d:99999"}, []string{`TO "c/d:99999": port "99999" is not 1-65535`, "e.g. shop/svc/api:8080"}},
 		{"trace FROM", []string{"trace", "bad", "c/d:80"}, []string{`FROM "bad" is not`, "e.g. shop/web-7d9c"}},
 		{"trace --port", []string{"trace", "a/b", "c/d", "--port", "70000"}, []string{`--port "70000"`, "e.g. --port 8080/tcp"}},
+		{"external from not a workload", []string{"check", "--probe", "external", "--target", "192.168.2.10:80", "--from", "shop/*"}, []string{`--from "shop/*" is not namespace/pod or namespace/deployment/name`, "e.g. --from shop/deployment/web"}},
+		{"external from an IP", []string{"check", "--probe", "external", "--target", "192.168.2.10:80", "--from", "10.0.0.1"}, []string{`--from "10.0.0.1" is not namespace/pod`}},
+		{"pod-to-service from a node", []string{"check", "--probe", "pod-to-service", "--from", "node/n1"}, []string{`--from "node/n1" is not namespace/pod`}},
+		{"policy from without to", []string{"check", "--probe", "policy", "--from", "shop/client"}, []string{`--from "shop/client" is used by no selected probe (probe policy needs --to with it); pass --to too, or add --probe external or --probe pod-to-service to ask from --from alone`}},
+		{"policy to without from", []string{"check", "--probe", "policy", "--to", "shop/svc/web:80"}, []string{`--to "shop/svc/web:80" is used by no selected probe (probe policy needs --from with it); pass --from too`}},
+		{"policy to a Service without port", []string{"check", "--probe", "policy", "--from", "a/b", "--to", "shop/svc/web"}, []string{`--to "shop/svc/web" has no port`}},
+		{"policy to a Service port out of range", []string{"check", "--probe", "policy", "--from", "a/b", "--to", "shop/svc/web:0"}, []string{`--to "shop/svc/web:0" has a bad port "0"`}},
+		{"policy from a bad workload", []string{"check", "--probe", "policy", "--from", "shop/frob/web", "--to", "c/d:80"}, []string{`--from "shop/frob/web" is not namespace/pod, namespace/deployment/name`}},
+		{"default probes from an IP alone", []string{"check", "--from", "10.0.0.1"}, []string{`--from "10.0.0.1" is used by no selected probe (probe policy needs --to with it)`}},
 		{"tui max-pairs", []string{"--max-pairs", "-3"}, []string{`--max-pairs "-3" is negative`}},
 		{"tui from", []string{"--from", "bad", "--to", "c/d:80"}, []string{`--from "bad" is not`}},
 		{"tui port profile", []string{"--port-profile", "nope"}, []string{`--port-profile "nope"`}},
@@ -95,6 +104,12 @@ func TestGoodInputValuesReachTheServer(t *testing.T) {
 		{"check", "--from", "a/*", "--to", "b/*:80", "--service", "default/web", "--probe", "exposure", "--metadata-address", "10.0.0.1:80"},
 		{"check", "--from", "10.0.0.0/24", "--to", "10.1.0.5:443"},
 		{"trace", "a/deployment/b", "c/svc/d:80", "--max-pairs", "5"},
+		{"check", "--probe", "external", "--target", "192.168.2.10:80", "--from", "shop/deployment/web"},
+		{"check", "--probe", "pod-to-service", "--service", "shop/web", "--from", "shop/client", "--policy-live", "ephemeral"},
+		{"check", "--probe", "policy", "--from", "shop/deploy/web", "--to", "shop/svc/web:80"},
+		{"check", "--probe", "policy", "--from", "shop/client", "--to", "192.168.2.0/24:80"},
+		{"check", "--from", "shop/client"}, // the default probes: pod-to-service asks from it, policy lints
+		{"check", "--from", "a/*", "--to", "b/*:80"},
 	} {
 		requests.Store(0)
 		var errOut bytes.Buffer

@@ -53,7 +53,9 @@ func connect(ctx context.Context, flags *genericclioptions.ConfigFlags) (*rest.C
 	// decoding time and garbage (configz and other raw reads stay JSON).
 	cfg.ContentType = runtime.ContentTypeProtobuf
 	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
-	cluster := model.Cluster{Context: raw.CurrentContext, Server: cfg.Host}
+	// The server as reports and messages show it: a password in its URL
+	// is redacted.
+	cluster := model.Cluster{Context: raw.CurrentContext, Server: model.Redact(cfg.Host)}
 	if flags.Context != nil && *flags.Context != "" {
 		cluster.Context = *flags.Context
 	}

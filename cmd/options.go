@@ -88,9 +88,9 @@ func (o *CheckOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.ExitZeroOnFailure, "exit-zero-on-failure", false, "exit 0 even when a finding fails")
 	fs.BoolVar(&o.ReadOnly, "read-only", false, "run only the probes that create nothing in the cluster (no agents); each other probe is one skip finding saying why (netsleuth-view is enough)")
 	fs.StringArrayVar(&o.Targets, "target", nil, "`target` for reachability probes: an IPv4 address, IP:port or CIDR (external) or a DNS name (dns) (repeatable)")
-	fs.StringVar(&o.From, "from", "", "source pod of a policy question: `namespace/pod`")
-	fs.StringVar(&o.To, "to", "", "destination of a policy question: `namespace/pod[:port[/proto]]`")
-	fs.StringVar(&o.PolicyLive, "policy-live", "standin", "verify a --from/--to policy answer with real traffic: `mode` standin (a never-ready pod with the source's labels on its node), ephemeral (a container added to the source pod) or off")
+	fs.StringVar(&o.From, "from", "", "your workload the questions are asked from: `namespace/pod` or namespace/deployment/name (external, pod-to-service; policy with --to, which also takes an IP or namespace/* for a matrix)")
+	fs.StringVar(&o.To, "to", "", "destination of a policy question: `namespace/pod:port[/proto]`, namespace/svc/name:port, IP:port or CIDR:port")
+	fs.StringVar(&o.PolicyLive, "policy-live", "standin", "how traffic is sent as the --from pod: `mode` standin (a never-ready pod with its labels on its node), ephemeral (a container added to the pod) or off (policy answers only statically)")
 	fs.IntVar(&o.MaxPairs, "max-pairs", 0, "most cross-node pod pairs pod-to-pod tests; larger clusters are sampled (0: the probe's default)")
 	fs.IntVar(&o.MaxNodes, "max-nodes", o.MaxNodes, "most nodes active probes start agents on: Ready nodes, those --from/--to name first, then a stable spread; the report says what was sampled")
 	fs.StringVar(&o.MetadataAddress, "metadata-address", "", "cloud metadata `host:port` the exposure probe tries from a pod (default 169.254.169.254:80)")
@@ -193,6 +193,9 @@ func (o *CheckOptions) Validate() error {
 		if err := o.validateInputValues(o.flags); err != nil {
 			return err
 		}
+	}
+	if err := o.validateFlagUse(); err != nil {
+		return err
 	}
 	if o.ReadOnly {
 		o.selected = probes.ReadOnly(o.selected, o.env())

@@ -91,6 +91,13 @@ func TestRBACCommand(t *testing.T) {
 			t.Errorf("netsleuth-active lacks %s %s", want[2], want[1])
 		}
 	}
+	for _, r := range []*rbacv1.ClusterRole{view, active} { // netsleuth never reads a Secret's value
+		for _, rule := range r.Rules {
+			if slices.Contains(rule.Resources, "secrets") || slices.Contains(rule.Resources, "*") || slices.Contains(rule.Verbs, "*") {
+				t.Errorf("%s grants %v on %v: no probe may read Secrets", r.Name, rule.Verbs, rule.Resources)
+			}
+		}
+	}
 	for _, rule := range view.Rules { // active is a superset: binding it alone is enough
 		for _, v := range rule.Verbs {
 			if !grants(active, rule.APIGroups[0], rule.Resources[0], v) {

@@ -75,7 +75,7 @@ func Execute(ctx context.Context, app App, args []string) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.msg != "" {
-			fmt.Fprintf(app.Streams.ErrOut, "%s: %s\n", name, ee.msg)
+			fmt.Fprintf(app.Streams.ErrOut, "%s: %s\n", name, oneLine(ee.msg))
 		}
 		return ee.code
 	}

@@ -100,6 +100,10 @@ type Input struct {
 	Kinds []string `json:"kinds,omitempty"`
 	// Example is a valid value, quoted in the usage error for a bad one.
 	Example string `json:"example,omitempty"`
+	// With names a flag this probe needs beside this one ("to" for the
+	// policy probe's --from): without it the probe does not use this flag,
+	// so a flag given alone that no selected probe uses is a usage error.
+	With string `json:"with,omitempty"`
 	// Check validates one value of the flag before anything is created; nil
 	// takes any value. Its error is a phrase completing "--flag VALUE ...",
 	// e.g. "is negative; pass 0 for the probe's default or a positive count".

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"reflect"
 	"time"
 )
 
@@ -140,6 +141,9 @@ func (r *Report) Validate() error {
 	if r.APIVersion != ReportAPIVersion || r.Kind != ReportKind {
 		return fmt.Errorf("report type is %s/%s, want %s/%s", r.APIVersion, r.Kind, ReportAPIVersion, ReportKind)
 	}
+	if Redact(r.Cluster.Server) != r.Cluster.Server {
+		return fmt.Errorf("the cluster's server %q carries a secret", Redact(r.Cluster.Server))
+	}
 	var sum Summary
 	var t tally
 	keys := map[string]Finding{}
@@ -182,6 +186,8 @@ func (f Finding) Validate() error {
 	switch {
 	case f.Probe == "" || f.ID == "" || f.Title == "":
 		return fmt.Errorf("finding %q lacks probe, id or title", f.ID)
+	case !reflect.DeepEqual(f.Redacted(), f):
+		return fmt.Errorf("finding %s carries a secret in its text; findings are redacted when recorded (Finding.Redacted)", f.ID)
 	case !f.Status.Valid():
 		return fmt.Errorf("finding %s has unknown status %q", f.ID, f.Status)
 	case f.Status == StatusPass || f.Status == StatusSkip:

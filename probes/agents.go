@@ -97,7 +97,7 @@ func AgentKinds(ps []Probe, o Options) []AgentKind {
 		if !startsAgents(p, o) {
 			continue
 		}
-		for _, u := range p.Info().Agents {
+		for _, u := range AgentUses(p, o) {
 			if !slices.Contains(out, u.Kind) {
 				out = append(out, u.Kind)
 			}
@@ -114,13 +114,28 @@ func SampleAgents(ps []Probe, o Options) map[AgentKind][]string {
 		if !startsAgents(p, o) {
 			continue
 		}
-		for _, u := range p.Info().Agents {
+		for _, u := range AgentUses(p, o) {
 			if u.Sample && !slices.Contains(out[u.Kind], p.Info().ID) {
 				out[u.Kind] = append(out[u.Kind], p.Info().ID)
 			}
 		}
 	}
 	return out
+}
+
+// AgentUser is implemented by a probe whose agents depend on its options
+// (with --from it sends as the user's workload instead of from the node
+// sample); AgentsFor then says what Info().Agents says for o.
+type AgentUser interface {
+	AgentsFor(o Options) []model.AgentUse
+}
+
+// AgentUses is the agents p may start with options o.
+func AgentUses(p Probe, o Options) []model.AgentUse {
+	if u, ok := p.(AgentUser); ok {
+		return u.AgentsFor(o)
+	}
+	return p.Info().Agents
 }
 
 func startsAgents(p Probe, o Options) bool {

@@ -152,11 +152,13 @@ func (r *recorder) Stage(msg string) {
 	if r.done {
 		return
 	}
-	r.stage = msg
-	r.emit(model.Event{Type: model.EventProgress, Message: msg})
+	r.stage = model.Redact(msg)
+	r.emit(model.Event{Type: model.EventProgress, Message: r.stage})
 }
 
-// Finding fills in the probe ID and emits a finding event.
+// Finding fills in the probe ID, redacts secrets from the finding's text
+// (model.Finding.Redacted) and emits a finding event. Every report and the
+// TUI get their findings from here, so none prints a secret a probe quoted.
 func (r *recorder) Finding(f model.Finding) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -165,6 +167,7 @@ func (r *recorder) Finding(f model.Finding) {
 	}
 	f.Probe = r.probe
 	f.Fixes = Invoked(f.Fixes, r.self)
+	f = f.Redacted()
 	r.emit(model.Event{Type: model.EventFinding, Finding: &f})
 }
 

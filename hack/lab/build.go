@@ -41,7 +41,7 @@ func (l *lab) cachedBuild(ctx context.Context, modDir, pkg, out, tags, ldflags s
 
 // buildAll builds the cluster components (cached by version) and the lab's
 // own programs (rebuilt from this checkout every time; Go's cache makes that
-// quick).
+// quick). The agent image, netsleuth itself, is built by buildAgentImage.
 func (l *lab) buildAll(ctx context.Context) error {
 	kdir := filepath.Join(l.p.Cache, "kubernetes-"+kubeVersion)
 	minor := strings.Split(kubeVersion, ".")[1]
@@ -56,7 +56,6 @@ func (l *lab) buildAll(ctx context.Context) error {
 		return err
 	}
 	own := map[string]string{
-		"netsleuth":       ".",
 		"pause":           "./hack/pause",
 		"labecho":         "./hack/labecho",
 		"netpol-enforcer": "./hack/netpol-enforcer",

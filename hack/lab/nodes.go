@@ -24,31 +24,55 @@ func (l *lab) labImages() ([]images.Image, error) {
 		{Ref: pauseImage, Files: []images.File{images.StaticBinary(l.ownBin("pause"), "/pause")}, Entrypoint: []string{"/pause"}},
 		bb,
 		{Ref: corednsImage, Files: []images.File{images.StaticBinary(l.corednsBin(), "/coredns")}, Entrypoint: []string{"/coredns"}},
-		{Ref: agentImage, Files: []images.File{images.StaticBinary(l.ownBin("netsleuth"), "/netsleuth")}, Entrypoint: []string{"/netsleuth"}, User: "65534"},
 	}, nil
 }
 
-func (l *lab) startRuntimes(ctx context.Context) error {
+// imageArchives writes the lab images as docker-archives (cached by digest)
+// and builds the agent image; it returns the archives to import.
+func (l *lab) imageArchives(ctx context.Context) ([]string, error) {
 	imgs, err := l.labImages()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var tars []string
 	if err := os.MkdirAll(filepath.Join(l.p.Cache, "images"), 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	for _, img := range imgs {
 		d, err := images.Digest(img)
 		if err != nil {
-			return fmt.Errorf("image %s: %w", img.Ref, err)
+			return nil, fmt.Errorf("image %s: %w", img.Ref, err)
 		}
 		path := filepath.Join(l.p.Cache, "images", strings.NewReplacer("/", "_", ":", "_").Replace(img.Ref)+"-"+strings.TrimPrefix(d, "sha256:")[:12]+".tar")
 		if _, err := os.Stat(path); err != nil {
 			if _, err := images.WriteFile(path, img); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		tars = append(tars, path)
+	}
+	agent, err := l.buildAgentImage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(tars, agent), nil
+}
+
+// importImages imports the archives into node n's containerd.
+func (l *lab) importImages(ctx context.Context, n node, tars []string) error {
+	for _, t := range tars {
+		if _, err := run(ctx, "ctr", "-a", l.p.Socket(n.Name), "-n", "k8s.io", "images", "import", "--no-unpack=false", t); err != nil {
+			return err
+		}
+	}
+	step("imported %d images into %s", len(tars), n.Name)
+	return nil
+}
+
+func (l *lab) startRuntimes(ctx context.Context) error {
+	tars, err := l.imageArchives(ctx)
+	if err != nil {
+		return err
 	}
 	for _, n := range nodes {
 		p := proc{Name: "containerd-" + n.Name, NetNS: n.NetNS, Args: []string{"containerd", "--config", l.p.Node(n.Name, "containerd.toml")}}
@@ -64,12 +88,9 @@ func (l *lab) startRuntimes(ctx context.Context) error {
 		}); err != nil {
 			return err
 		}
-		for _, t := range tars {
-			if _, err := run(ctx, "ctr", "-a", sock, "-n", "k8s.io", "images", "import", "--no-unpack=false", t); err != nil {
-				return err
-			}
+		if err := l.importImages(ctx, n, tars); err != nil {
+			return err
 		}
-		step("imported %d images into %s", len(tars), n.Name)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +11,9 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 	"github.com/netsleuth/netsleuth/probes/capture"
@@ -40,8 +43,79 @@ type CaptureDone struct {
 	Error string        `json:"error,omitempty"`
 }
 
-// maxCaptureRequest bounds the request line.
-const maxCaptureRequest = 64 << 10
+// Bounds of a capture request; the agent refuses one beyond them.
+const (
+	maxCaptureRequest = 64 << 10 // the request line
+	MaxCapturePackets = 10_000_000
+	MaxCaptureBytes   = 16 << 30
+	maxSnapLen        = capture.FilterSnapLen
+)
+
+// Validate checks a capture request as the agent reads it, before it opens
+// anything: exactly one way to name the interface, an interface name the
+// kernel would take (ValidIfaceName), addresses that parse, a filter that
+// compiles, and bounds in range. Its error is one sentence.
+func (r CaptureRequest) Validate() error {
+	named := 0
+	for _, set := range []bool{r.Iface != "", r.IfIndex != 0, r.RouteTo != "", r.Carrying != ""} {
+		if set {
+			named++
+		}
+	}
+	maxMs := int(capture.MaxDuration / time.Millisecond)
+	switch {
+	case named != 1:
+		return &ops.Refusal{Reason: "the capture request must name its interface exactly one way (iface, ifIndex, routeTo or carrying)"}
+	case r.Iface != "" && !ValidIfaceName(r.Iface):
+		return &ops.Refusal{Reason: fmt.Sprintf("interface name %.40q is not one the kernel takes (1 to 15 bytes, no \"/\", \":\" or spaces, not \".\" or \"..\")", r.Iface)}
+	case r.IfIndex < 0:
+		return &ops.Refusal{Reason: fmt.Sprintf("interface index %d is negative", r.IfIndex)}
+	case r.RouteTo != "" && !isAddr(r.RouteTo):
+		return &ops.Refusal{Reason: fmt.Sprintf("routeTo %.40q is not an IP address", r.RouteTo)}
+	case r.Carrying != "" && !isAddr(r.Carrying):
+		return &ops.Refusal{Reason: fmt.Sprintf("carrying %.40q is not an IP address", r.Carrying)}
+	case r.SnapLen < 0 || r.SnapLen > maxSnapLen:
+		return &ops.Refusal{Reason: fmt.Sprintf("snapLen %d is out of range; pass 0 (the default) to %d", r.SnapLen, maxSnapLen)}
+	case r.MaxPackets < 0 || r.MaxPackets > MaxCapturePackets:
+		return &ops.Refusal{Reason: fmt.Sprintf("maxPackets %d is out of range; pass 0 (the default) to %d", r.MaxPackets, MaxCapturePackets)}
+	case r.MaxBytes < 0 || r.MaxBytes > MaxCaptureBytes:
+		return &ops.Refusal{Reason: fmt.Sprintf("maxBytes %d is out of range; pass 0 (the default) to %d", r.MaxBytes, int64(MaxCaptureBytes))}
+	case r.DurationMs < 0 || r.DurationMs > maxMs:
+		return &ops.Refusal{Reason: fmt.Sprintf("durationMs %d is out of range; pass 0 (the default) to %d (%s)", r.DurationMs, maxMs, capture.MaxDuration)}
+	}
+	if _, err := r.Filter.Assemble(); err != nil {
+		return &ops.Refusal{Reason: fmt.Sprintf("the capture filter: %v", err)}
+	}
+	return nil
+}
+
+// ValidIfaceName reports whether the kernel would take name for a network
+// interface (dev_valid_name): 1 to 15 bytes, not "." or "..", without "/",
+// ":" or white space.
+func ValidIfaceName(name string) bool {
+	return name != "" && len(name) < 16 && name != "." && name != ".." &&
+		!strings.ContainsFunc(name, func(r rune) bool { return r == '/' || r == ':' || unicode.IsSpace(r) || r == 0 })
+}
+
+func isAddr(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
+}
+
+// decodeCaptureRequest reads the request line: one JSON object with only
+// the fields CaptureRequest knows, valid by Validate.
+func decodeCaptureRequest(line []byte) (CaptureRequest, error) {
+	var req CaptureRequest
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, &ops.Refusal{Reason: fmt.Sprintf("the capture request is not one JSON capture request (%s)", strings.Join(strings.Fields(err.Error()), " "))}
+	}
+	if dec.More() {
+		return req, &ops.Refusal{Reason: "the capture request line has data after its JSON object"}
+	}
+	return req, req.Validate()
+}
 
 // CaptureMain runs one capture for the agent: the request from the first
 // line of stdin, the pcap stream to stdout, a CaptureDone line to stderr.
@@ -64,9 +138,12 @@ func capture1(ctx context.Context, stdin io.Reader, stdout io.Writer, done *Capt
 	if err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("reading the capture request: %w", err)
 	}
-	var req CaptureRequest
-	if err := json.Unmarshal(line, &req); err != nil {
-		return fmt.Errorf("the capture request is not JSON: %w", err)
+	if len(line) == maxCaptureRequest && line[len(line)-1] != '\n' {
+		return &ops.Refusal{Reason: fmt.Sprintf("the capture request line is longer than %d bytes", maxCaptureRequest)}
+	}
+	req, err := decodeCaptureRequest(line)
+	if err != nil {
+		return err
 	}
 	iface, err := resolveIface(req)
 	if err != nil {

@@ -77,17 +77,49 @@ func TestCaptureMainOnLoopback(t *testing.T) {
 
 func TestCaptureMainRefusesBadRequests(t *testing.T) {
 	for req, want := range map[string]string{
-		"not json\n":                         "not JSON",
-		`{"filter":{}}` + "\n":               "names no interface",
-		`{"iface":"nsl-no-such0"}` + "\n":    "here to capture on",
-		`{"ifIndex":999999}` + "\n":          "no network interface with index 999999",
-		`{"routeTo":"not-an-ip"}` + "\n":     "is not an IP address",
-		`{"carrying":"203.0.113.77"}` + "\n": "no interface on this node holds 203.0.113.77",
+		"not json\n":                                                         "is not one JSON capture request",
+		`{"iface":"lo","cmd":"sh"}` + "\n":                                   `unknown field "cmd"`,
+		`{"iface":"lo"} {"iface":"eth0"}` + "\n":                             "data after its JSON object",
+		strings.Repeat(" ", maxCaptureRequest+10) + "{}":                     "longer than 65536 bytes",
+		`{"filter":{}}` + "\n":                                               "must name its interface exactly one way",
+		`{"iface":"lo","routeTo":"10.0.0.1"}` + "\n":                         "must name its interface exactly one way",
+		`{"iface":"../../etc/passwd"}` + "\n":                                `interface name "../../etc/passwd" is not one the kernel takes`,
+		`{"iface":"averyveryverylongname"}` + "\n":                           "is not one the kernel takes",
+		`{"iface":"eth0 -w /tmp/x"}` + "\n":                                  "is not one the kernel takes",
+		`{"ifIndex":-3}` + "\n":                                              "interface index -3 is negative",
+		`{"routeTo":"not-an-ip"}` + "\n":                                     `routeTo "not-an-ip" is not an IP address`,
+		`{"carrying":"10.0.0.1/24"}` + "\n":                                  `carrying "10.0.0.1/24" is not an IP address`,
+		`{"iface":"lo","snapLen":-1}` + "\n":                                 "snapLen -1 is out of range",
+		`{"iface":"lo","maxPackets":-5}` + "\n":                              "maxPackets -5 is out of range",
+		`{"iface":"lo","maxBytes":99999999999999}` + "\n":                    "maxBytes 99999999999999 is out of range",
+		`{"iface":"lo","durationMs":86400000}` + "\n":                        "durationMs 86400000 is out of range; pass 0 (the default) to 3600000 (1h0m0s)",
+		`{"iface":"lo","filter":{"Ports":[53],"Protocols":["icmp"]}}` + "\n": "the capture filter: filter ports need protocol tcp or udp",
+		`{"iface":"lo","filter":{"Protocols":["sctp"]}}` + "\n":              `filter protocol "sctp" is not tcp, udp, icmp or icmp6`,
+		`{"iface":"lo","filter":{"Ports":[70000]}}` + "\n":                   "is not one JSON capture request",
+		`{"iface":"nsl-no-such0"}` + "\n":                                    "here to capture on",
+		`{"ifIndex":999999}` + "\n":                                          "no network interface with index 999999",
+		`{"carrying":"203.0.113.77"}` + "\n":                                 "no interface on this node holds 203.0.113.77",
 	} {
 		var out, errb bytes.Buffer
 		err := CaptureMain(context.Background(), strings.NewReader(req), &out, &errb)
-		if err == nil || !strings.Contains(errb.String(), want) {
-			t.Errorf("request %q: err %v, stderr %q, want %q", req, err, errb.String(), want)
+		var done CaptureDone
+		if jerr := json.Unmarshal(errb.Bytes(), &done); err == nil || jerr != nil || !strings.Contains(done.Error, want) {
+			t.Errorf("request %.60q: err %v, stderr %q, want %q", req, err, errb.String(), want)
+		}
+		if strings.Count(errb.String(), "\n") != 1 || strings.Contains(done.Error, "\n") {
+			t.Errorf("request %.60q: stderr is not one line: %q", req, errb.String())
+		}
+		if out.Len() != 0 {
+			t.Errorf("request %.60q: a refused capture wrote %d bytes of pcap", req, out.Len())
+		}
+	}
+}
+
+func TestValidIfaceName(t *testing.T) {
+	for name, ok := range map[string]bool{"eth0": true, "veth1a2b3c4d": true, "nsl-br0": true, "lo": true, "a23456789012345": true,
+		"": false, ".": false, "..": false, "a/b": false, "eth0:1": false, "eth 0": false, "a234567890123456": false, "x\x00": false} {
+		if ValidIfaceName(name) != ok {
+			t.Errorf("ValidIfaceName(%q) = %v, want %v", name, !ok, ok)
 		}
 	}
 }

@@ -33,7 +33,7 @@ func (m *Manager) containerFor(a probes.Agent) string {
 func (m *Manager) EphemeralContainer(lifetime time.Duration) corev1.EphemeralContainer {
 	return corev1.EphemeralContainer{EphemeralContainerCommon: corev1.EphemeralContainerCommon{
 		Name: EphemeralName(m.cfg.RunID), Image: m.cfg.Image, ImagePullPolicy: m.cfg.PullPolicy,
-		Command: []string{"/netsleuth", "agent", "serve", "--listen=false", "--exit-after=" + lifetime.Round(time.Second).String()},
+		Command: []string{Binary, "agent", "serve", "--listen=false", "--exit-after=" + lifetime.Round(time.Second).String()},
 		Env:     agentEnv(),
 		SecurityContext: &corev1.SecurityContext{
 			AllowPrivilegeEscalation: ptr.To(false),

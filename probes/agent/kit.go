@@ -199,5 +199,11 @@ func Outcome(r ops.Result) string {
 	if r.Error != "" && r.Outcome != ops.OK {
 		s += ": " + r.Error
 	}
+	switch {
+	case r.ICMP != nil && !strings.Contains(r.Error, r.ICMP.String()):
+		s += " [" + r.ICMP.String() + "]"
+	case r.ICMP == nil && (r.Outcome == ops.HostUnreach || r.Outcome == ops.NetUnreach) && r.Op.Kind != ops.ICMP:
+		s += " [no ICMP came back: the sending host decided (its routes or neighbours)]"
+	}
 	return s
 }

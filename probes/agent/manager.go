@@ -66,6 +66,7 @@ type Manager struct {
 	lease      *leaseKeeper
 	nodeAgents bool // Plan named node agents: the own namespace is privileged
 	agents     map[string]*entry
+	standIns   map[string]bool // namespaces this run put stand-ins in
 	watches    map[string]*podWatch
 	leftovers  sync.Once
 }
@@ -92,7 +93,7 @@ func NewManager(kube kubernetes.Interface, cfg *rest.Config, c Config) *Manager 
 	if c.PullPolicy == "" {
 		c.PullPolicy = corev1.PullIfNotPresent
 	}
-	m := &Manager{kube: kube, rest: cfg, cfg: c, ns: c.Namespace, agents: map[string]*entry{}}
+	m := &Manager{kube: kube, rest: cfg, cfg: c, ns: c.Namespace, agents: map[string]*entry{}, standIns: map[string]bool{}}
 	if m.ns == "" {
 		m.ns, m.ownNS = "netsleuth-"+c.RunID, true
 	}
@@ -265,7 +266,7 @@ func (m *Manager) Stream(ctx context.Context, a probes.Agent, verb string, stdin
 		return fmt.Errorf("agent on node %s is not running", a.Node)
 	}
 	r := m.kube.CoreV1().RESTClient().Post().Resource("pods").Namespace(a.Namespace).Name(a.Pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: m.containerFor(a), Command: []string{"/netsleuth", "agent", verb},
+		VersionedParams(&corev1.PodExecOptions{Container: m.containerFor(a), Command: []string{Binary, "agent", verb},
 			Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
 	ex, err := remotecommand.NewSPDYExecutor(m.rest, "POST", r.URL())
 	if err != nil {
@@ -294,18 +295,23 @@ func (m *Manager) ExecPod(ctx context.Context, ns, pod, container string, argv [
 }
 
 // Exec runs req in agent a through the API server (pods/exec) and decodes
-// the JSON answer.
+// the JSON answer. A request the agent would refuse is not sent; one it
+// refuses anyway (an agent of another version) is an error wrapping the
+// agent's *ops.Refusal.
 func (m *Manager) Exec(ctx context.Context, a probes.Agent, req ops.Request) (ops.Response, error) {
 	var resp ops.Response
 	if a.Err != nil || a.Pod == "" {
 		return resp, fmt.Errorf("agent on node %s is not running", a.Node)
+	}
+	if err := req.Validate(); err != nil {
+		return resp, fmt.Errorf("a request agent %s/%s would refuse: %w", a.Namespace, a.Pod, err)
 	}
 	body, err := json.Marshal(req)
 	if err != nil {
 		return resp, err
 	}
 	r := m.kube.CoreV1().RESTClient().Post().Resource("pods").Namespace(a.Namespace).Name(a.Pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: m.containerFor(a), Command: []string{"/netsleuth", "agent", "exec"},
+		VersionedParams(&corev1.PodExecOptions{Container: m.containerFor(a), Command: []string{Binary, "agent", "exec"},
 			Stdin: true, Stdout: true, Stderr: true}, scheme.ParameterCodec)
 	ex, err := remotecommand.NewSPDYExecutor(m.rest, "POST", r.URL())
 	if err != nil {
@@ -313,6 +319,9 @@ func (m *Manager) Exec(ctx context.Context, a probes.Agent, req ops.Request) (op
 	}
 	var stdout, stderr bytes.Buffer
 	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: bytes.NewReader(body), Stdout: &stdout, Stderr: &stderr})
+	if json.Unmarshal(stdout.Bytes(), &resp) == nil && resp.Error != "" {
+		return resp, fmt.Errorf("agent %s/%s refused the request: %w", a.Namespace, a.Pod, &ops.Refusal{Reason: resp.Error})
+	}
 	if err != nil {
 		return resp, fmt.Errorf("exec into %s/%s: %w (stderr: %s)", a.Namespace, a.Pod, err, strings.TrimSpace(stderr.String()))
 	}
@@ -346,9 +355,10 @@ func (m *Manager) Leftovers(ctx context.Context) ([]string, error) {
 }
 
 // Close deletes everything the run created and stops its watches. The
-// run's pods (only its own: selected by its run ID) are deleted with no
-// grace period and Close waits (within ctx) until the API server has none
-// left; the run's own namespace is then deleted without waiting for the
+// stand-ins it put in users' namespaces go first (the probes of a run share
+// them, so they live as long as the run). The run's pods (only its own:
+// selected by its run ID) are deleted with no grace period and Close waits
+// (within ctx) until the API server has none left; the run's own namespace is then deleted without waiting for the
 // namespace controller to finish: nothing runs in it any more, and Find does
 // not count a terminating namespace as debris. A namespace the user chose
 // is never deleted: the run's services go instead. The run's Lease goes
@@ -362,13 +372,13 @@ func (m *Manager) Close(ctx context.Context) error {
 	if !touched {
 		return nil
 	}
+	err := m.deleteStandIns(ctx)
 	sel := metav1.ListOptions{LabelSelector: LabelRunID + "=" + m.cfg.RunID}
 	zero := metav1.DeleteOptions{GracePeriodSeconds: new(int64)}
-	err := ignoreNotFound(m.kube.CoreV1().Pods(m.ns).DeleteCollection(ctx, zero, sel))
-	if err != nil {
-		err = fmt.Errorf("deleting the agent pods in %s: %w", m.ns, err)
+	if e := ignoreNotFound(m.kube.CoreV1().Pods(m.ns).DeleteCollection(ctx, zero, sel)); e != nil {
+		err = errors.Join(err, fmt.Errorf("deleting the agent pods in %s: %w", m.ns, e))
 	} else if w := m.watch(m.ns, sel); w.until(ctx, w.empty) != nil {
-		err = fmt.Errorf("agent pods in %s are still there: %w", m.ns, context.Cause(ctx))
+		err = errors.Join(err, fmt.Errorf("agent pods in %s are still there: %w", m.ns, context.Cause(ctx)))
 	}
 	if !m.ownNS {
 		err = errors.Join(err, deleteServices(ctx, m.kube, m.ns, sel))

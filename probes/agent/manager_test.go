@@ -14,9 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/agent/ops"
 )
 
 // fakeKubelet makes every created pod run, or wait with reason when set.
@@ -240,4 +242,28 @@ func TestPlannedNodeAgentsMakeTheNamespacePrivilegedFromTheStart(t *testing.T) {
 		t.Errorf("%d pod creates and %d namespace patches, want 2 and 0", creates, patches)
 	}
 	_ = m.Close(ctx)
+}
+
+// TestExecDoesNotSendARequestTheAgentWouldRefuse: a bad request is caught
+// before any exec, with the agent's own sentence.
+func TestExecDoesNotSendARequestTheAgentWouldRefuse(t *testing.T) {
+	cs := fake.NewClientset()
+	m := NewManager(cs, &rest.Config{Host: "https://127.0.0.1:1"}, Config{RunID: "r1", Image: "img"})
+	_, err := m.Exec(context.Background(), probes.Agent{Node: "n1", Namespace: "ns", Pod: "p"},
+		ops.Request{Ops: []ops.Op{{Kind: ops.ReadFiles, Paths: []string{"/etc/shadow"}}}})
+	var r *ops.Refusal
+	if !errors.As(err, &r) || !strings.Contains(err.Error(), `path "/etc/shadow" is outside the readable set`) {
+		t.Fatalf("got %v", err)
+	}
+	if n := len(cs.Actions()); n != 0 {
+		t.Errorf("%d API calls for a refused request", n)
+	}
+}
+
+// TestNodeFactsRequestIsValid: the agent takes the request every probe
+// reading node facts sends.
+func TestNodeFactsRequestIsValid(t *testing.T) {
+	if err := FactsRequest().Validate(); err != nil {
+		t.Fatal(err)
+	}
 }

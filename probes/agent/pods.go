@@ -26,6 +26,12 @@ const (
 
 const containerName = "agent"
 
+// Binary is where the agent image has the netsleuth binary: ko, which builds
+// the image (.goreleaser.yaml's kos, and the lab through hack/agentimage),
+// puts a Go program's binary in /ko-app. An image for --agent-image must
+// have it there too.
+const Binary = "/ko-app/netsleuth"
+
 // PingGroupRange is the safe sysctl that lets the agent's user send ICMP
 // echo requests through an unprivileged socket.
 const PingGroupRange = "0 2147483647"
@@ -84,7 +90,7 @@ func (m *Manager) podFor(kind probes.AgentKind, node string) *corev1.Pod {
 			Tolerations:                   []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 			Containers: []corev1.Container{{
 				Name: containerName, Image: m.cfg.Image, ImagePullPolicy: m.cfg.PullPolicy,
-				Command:   []string{"/netsleuth", "agent", "serve"},
+				Command:   []string{Binary, "agent", "serve"},
 				Env:       agentEnv(),
 				Resources: resources(),
 			}},

@@ -104,14 +104,31 @@ const HostRootEnv = "NETSLEUTH_HOST_ROOT"
 const ExecTimeout = 60 * time.Second
 
 // Exec reads one ops.Request as JSON from in, runs it and writes the
-// ops.Response as JSON to out.
+// ops.Response as JSON to out. A request the agent refuses (ops.DecodeRequest,
+// ops.Env.Check: too large, not one JSON request, an unknown op, a bound
+// exceeded, a file outside the readable set) runs nothing: the response
+// carries the refusal as its error and Exec returns it as an *ops.Refusal,
+// so `agent exec` exits non-zero.
 func Exec(ctx context.Context, in io.Reader, out io.Writer) error {
-	var req ops.Request
-	if err := json.NewDecoder(io.LimitReader(in, 1<<20)).Decode(&req); err != nil {
-		return fmt.Errorf("reading the request from stdin: %w", err)
+	resp, err := exec1(ctx, in)
+	if werr := json.NewEncoder(out).Encode(resp); werr != nil {
+		return errors.Join(err, fmt.Errorf("writing the response: %w", werr))
+	}
+	return err
+}
+
+func exec1(ctx context.Context, in io.Reader) (ops.Response, error) {
+	env := ops.Env{HostRoot: os.Getenv(HostRootEnv)}
+	req, err := ops.DecodeRequest(in)
+	if err == nil {
+		err = env.Check(req)
+	}
+	if err != nil {
+		resp := ops.Response{Error: err.Error()}
+		resp.Hostname, _ = os.Hostname()
+		return resp, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, ExecTimeout)
 	defer cancel()
-	resp := ops.Run(ctx, req, ops.Env{HostRoot: os.Getenv(HostRootEnv)})
-	return json.NewEncoder(out).Encode(resp)
+	return ops.Run(ctx, req, env), nil
 }

@@ -77,8 +77,22 @@ func TestServeAndExec(t *testing.T) {
 	}
 }
 
-func TestExecRejectsBadInput(t *testing.T) {
-	if err := Exec(context.Background(), strings.NewReader("not json"), &bytes.Buffer{}); err == nil {
-		t.Fatal("want an error for a bad request")
+func TestExecRefusesBadInput(t *testing.T) {
+	for _, body := range []string{
+		"not json",
+		`{"ops":[{"kind":"read-files","paths":["/host/etc/shadow"]}]}`,
+		`{"ops":[{"kind":"shell","target":"id"}]}`,
+		`{"ops":[]}` + strings.Repeat(" ", ops.MaxRequestBytes),
+	} {
+		var out bytes.Buffer
+		err := Exec(context.Background(), strings.NewReader(body), &out)
+		if _, ok := err.(*ops.Refusal); !ok {
+			t.Errorf("%.40q: got %v (%T), want a refusal", body, err, err)
+			continue
+		}
+		var resp ops.Response
+		if jerr := json.Unmarshal(out.Bytes(), &resp); jerr != nil || resp.Error != err.Error() || len(resp.Results) != 0 || resp.Hostname == "" {
+			t.Errorf("%.40q: response %q (%v), want the refusal %q and no results", body, out.String(), jerr, err)
+		}
 	}
 }

@@ -2,8 +2,10 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -113,8 +115,9 @@ var RBACStandIn = model.MergePermissions(rbacManager, []model.Permission{
 	{Resource: "pods", Subresource: "exec", Verbs: []string{"create"}},
 })
 
-// StartStandIn creates the stand-in for s and waits until it runs (it
-// never becomes ready). Delete it with DeleteStandIns.
+// StartStandIn creates the stand-in for s, or finds the one another probe
+// of the run created, and waits until it runs (it never becomes ready).
+// Close deletes it with the run.
 func (m *Manager) StartStandIn(ctx context.Context, s StandInFor) probes.Agent {
 	a := probes.Agent{Kind: AgentStandIn, Node: s.Node, Namespace: s.Namespace, Pod: standInName(m.cfg.RunID, s.Pod)}
 	if err := m.ensureNamespace(ctx); err != nil {
@@ -127,6 +130,9 @@ func (m *Manager) StartStandIn(ctx context.Context, s StandInFor) probes.Agent {
 		return a
 	}
 	pod := m.StandInPod(s, owner)
+	m.mu.Lock()
+	m.standIns[s.Namespace] = true // before the create: a cut-short create may still have made it
+	m.mu.Unlock()
 	_, err = m.kube.CoreV1().Pods(s.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	switch {
 	case apierrors.IsAlreadyExists(err):
@@ -139,6 +145,18 @@ func (m *Manager) StartStandIn(ctx context.Context, s StandInFor) probes.Agent {
 	}
 	a.IP, a.Err = m.waitState(ctx, a, err == nil, podState)
 	return a
+}
+
+// deleteStandIns deletes the run's stand-ins in every namespace it put one in.
+func (m *Manager) deleteStandIns(ctx context.Context) error {
+	m.mu.Lock()
+	nss := slices.Sorted(maps.Keys(m.standIns))
+	m.mu.Unlock()
+	var err error
+	for _, ns := range nss {
+		err = errors.Join(err, DeleteStandIns(ctx, m.kube, ns, m.cfg.RunID))
+	}
+	return err
 }
 
 // DeleteStandIns deletes the stand-ins of run runID in namespace ns and
@@ -166,4 +184,38 @@ func DeleteStandIns(ctx context.Context, kube kubernetes.Interface, ns, runID st
 		case <-time.After(pollInterval):
 		}
 	}
+}
+
+// RBACSender is what StartSender needs, either way it sends.
+var RBACSender = model.MergePermissions(RBACStandIn, RBACEphemeral)
+
+// StartSender starts the agent that sends traffic as the pod who: a
+// stand-in with its labels on its node, or with ephemeral a container added
+// to the pod itself. Probes of one run asking for the same pod share one
+// sender, deleted (or, for an ephemeral container, exiting) after the run.
+// An RBAC denial is returned as an error, so the runner names the
+// permission; a sender that did not start has Err set.
+func StartSender(ctx context.Context, env *probes.Env, rec probes.Recorder, who StandInFor, ephemeral bool) (probes.Agent, error) {
+	if env.Agents == nil {
+		return probes.Agent{}, ErrNoAgents
+	}
+	sa, ok := env.Agents.(StandInAgents)
+	if !ok {
+		return probes.Agent{}, errors.New("this run's agents cannot send as another pod")
+	}
+	var a probes.Agent
+	if ephemeral {
+		lifetime := 5 * time.Minute
+		if d, ok := ctx.Deadline(); ok {
+			lifetime = max(time.Until(d)+30*time.Second, time.Minute)
+		}
+		rec.Stage(fmt.Sprintf("adding ephemeral container %s to pod %s/%s to send as the pod itself (it exits after %s)",
+			EphemeralName(env.RunID), who.Namespace, who.Pod, lifetime.Round(time.Second)))
+		a = sa.StartEphemeral(ctx, who, lifetime)
+	} else {
+		rec.Stage(fmt.Sprintf("starting a stand-in for %s/%s on node %s (its labels, never ready)", who.Namespace, who.Pod, who.Node))
+		a = sa.StartStandIn(ctx, who)
+	}
+	_, _, err := Started([]probes.Agent{a})
+	return a, err
 }

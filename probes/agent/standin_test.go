@@ -139,3 +139,28 @@ func TestStartStandInAndDelete(t *testing.T) {
 		t.Errorf("DeleteStandIns must delete this run's stand-ins only, left %v", names)
 	}
 }
+
+// TestCloseDeletesStandIns: two probes asking for the same source share one
+// stand-in, which lives until the run closes and is then deleted; the
+// user's pods stay.
+func TestCloseDeletesStandIns(t *testing.T) {
+	cs := fake.NewClientset(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "client-7d9f", Labels: client.Labels}})
+	fakeKubelet(cs, "")
+	m := NewManager(cs, nil, Config{RunID: "r1", Image: "img"})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a, b := m.StartStandIn(ctx, client), m.StartStandIn(ctx, client)
+	if a.Err != nil || b.Err != nil || a.Pod != b.Pod {
+		t.Fatalf("two probes asking for one source: %+v and %+v", a, b)
+	}
+	if l, _ := cs.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: StandInSelector("r1")}); len(l.Items) != 1 {
+		t.Fatalf("want one stand-in, got %d", len(l.Items))
+	}
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := cs.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
+	if len(left.Items) != 1 || left.Items[0].Name != "client-7d9f" {
+		t.Errorf("after Close, want only the user's pod in shop, got %+v", left.Items)
+	}
+}

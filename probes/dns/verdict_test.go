@@ -81,6 +81,9 @@ func searchOf(ns string, ok bool) *dnsquery.SearchResult {
 func TestLiveRequestCoversEveryHop(t *testing.T) {
 	top := withNodeLocal(labTopology(), map[string]bool{"n1": true})
 	req := liveRequest(top, "cluster.local", ext)
+	if err := req.Validate(); err != nil {
+		t.Fatalf("the agent would refuse the live request: %v", err)
+	}
 	hops := map[string]bool{}
 	for _, op := range req.Ops {
 		if op.Kind != ops.DNS {

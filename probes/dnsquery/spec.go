@@ -7,7 +7,17 @@
 // loopback, and its Spec and Result travel as JSON.
 package dnsquery
 
-import "time"
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	mdns "github.com/miekg/dns"
+)
 
 // Limits keep one request bounded wherever it runs.
 const (
@@ -137,4 +147,75 @@ type Result struct {
 	Series []Series      `json:"series"`
 	Search *SearchResult `json:"search,omitempty"`
 	Error  string        `json:"error,omitempty"`
+}
+
+// Bounds Validate holds a Spec to.
+const (
+	MaxTimeoutMs = 30_000
+	maxServers   = 64
+	maxNames     = 16
+	maxNameLen   = 255
+)
+
+// Validate checks a Spec that came from elsewhere (an agent's stdin) without
+// filling defaults: counts, timeouts and parallelism in range, servers that
+// are "ip" or "ip:port", names of DNS length, known protocols and query
+// types, at most MaxSeries series, and a search walk that reads no file but
+// /etc/resolv.conf. Its error is one phrase.
+func (s Spec) Validate() error {
+	switch {
+	case s.Count < 0 || s.Count > MaxCount:
+		return fmt.Errorf("dns count %d is out of range; pass 0 (the default) to %d", s.Count, MaxCount)
+	case s.TimeoutMs < 0 || s.TimeoutMs > MaxTimeoutMs:
+		return fmt.Errorf("dns timeoutMs %d is out of range; pass 0 (the default) to %d", s.TimeoutMs, MaxTimeoutMs)
+	case s.Parallel < 0 || s.Parallel > MaxParallel:
+		return fmt.Errorf("dns parallel %d is out of range; pass 0 to %d", s.Parallel, MaxParallel)
+	case len(s.Servers) > maxServers || len(s.Names) > maxNames:
+		return fmt.Errorf("a dns measurement takes at most %d servers and %d names", maxServers, maxNames)
+	}
+	for _, srv := range s.Servers {
+		if err := checkServer(srv.Addr); err != nil {
+			return err
+		}
+	}
+	for _, n := range s.Names {
+		if n == "" || len(n) > maxNameLen || strings.ContainsFunc(n, unicode.IsSpace) {
+			return fmt.Errorf("dns name %.80q is not a DNS name of at most %d bytes", n, maxNameLen)
+		}
+	}
+	if _, err := s.normalize(); err != nil {
+		return err
+	}
+	if sr := s.Search; sr != nil {
+		if sr.Path != "" && sr.Path != DefaultResolvConf {
+			return fmt.Errorf("the search walk reads only %s, not %.80q", DefaultResolvConf, sr.Path)
+		}
+		if sr.Name == "" || len(sr.Name) > maxNameLen || strings.ContainsFunc(sr.Name, unicode.IsSpace) {
+			return fmt.Errorf("search name %.80q is not a DNS name of at most %d bytes", sr.Name, maxNameLen)
+		}
+		if sr.Server != "" {
+			if err := checkServer(sr.Server); err != nil {
+				return err
+			}
+		}
+		for _, t := range sr.Types {
+			if _, ok := mdns.StringToType[strings.ToUpper(t)]; !ok {
+				return fmt.Errorf("unknown query type %.20q", t)
+			}
+		}
+	}
+	return nil
+}
+
+// checkServer accepts "ip" or "ip:port" with a port from 1 to 65535.
+func checkServer(a string) error {
+	host, port := a, "53"
+	if h, p, err := net.SplitHostPort(a); err == nil {
+		host, port = h, p
+	}
+	n, err := strconv.Atoi(port)
+	if _, aerr := netip.ParseAddr(host); aerr != nil || err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("dns server %.80q is not an IP address with an optional port from 1 to 65535", a)
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 	"github.com/netsleuth/netsleuth/probes/nodenet"
+	"github.com/netsleuth/netsleuth/probes/policy"
 )
 
 // Finding IDs of this probe; they are a stable contract for scripts. A
@@ -22,6 +23,10 @@ const (
 	IDTargetDown      = ID + ".target-unreachable"
 	IDAgentNotStarted = ID + ".agent-not-started"
 	IDNoTargets       = ID + ".no-targets"
+	// IDPolicyDenied: asked --from a workload, a NetworkPolicy on its pods,
+	// their labels or namespace denies the target, and the traffic does
+	// not arrive.
+	IDPolicyDenied = ID + ".policy-denied"
 )
 
 // Probe is one target as tested from one node: from a pod there and from
@@ -33,17 +38,28 @@ type Probe struct {
 	NodeAg   probes.Agent
 	FromPod  []ops.Result
 	FromNode []ops.Result
+	// Source is the workload asked from (--from), "" for the probe's own
+	// pod agents; Pod is then the agent sending with its identity, and
+	// Policy the policy engine's answer for its traffic to the target.
+	Source Source
+	Policy *policy.Answer
 }
 
-// Reached reports whether any result shows the target answered: a reply,
-// or a refusal (RST), which proves the path works.
-func Reached(rs []ops.Result) bool {
-	for _, r := range rs {
-		if r.Reached() || r.Outcome == ops.Refused {
-			return true
-		}
+// Source is the user's pod the question is asked from.
+type Source struct {
+	Ref       string // as --from names it: shop/deployment/web
+	Namespace string // the pod picked
+	Pod       string
+}
+
+// Given reports whether the probe asks from a user's workload.
+func (s Source) Given() bool { return s.Ref != "" }
+
+func (s Source) String() string {
+	if s.Ref == s.Namespace+"/"+s.Pod {
+		return s.Ref
 	}
-	return false
+	return fmt.Sprintf("%s (pod %s/%s)", s.Ref, s.Namespace, s.Pod)
 }
 
 // Input is everything Analyze reasons about.
@@ -75,11 +91,26 @@ func Analyze(in Input) []model.Finding {
 }
 
 func subject(p Probe) *model.Subject {
+	if p.Source.Given() {
+		return &model.Subject{Kind: "Pod", Namespace: p.Source.Namespace, Name: p.Source.Pod + " -> " + p.Target.Name}
+	}
 	return &model.Subject{Kind: "Node", Name: p.Node + " -> " + p.Target.Name}
+}
+
+// pods names who the pod traffic came from: the node's pods, or the
+// workload asked from.
+func (p Probe) pods() string {
+	if p.Source.Given() {
+		return p.Source.String()
+	}
+	return "Pods on " + p.Node
 }
 
 func evidence(p Probe) []string {
 	var ev []string
+	if p.Policy != nil {
+		ev = append(ev, p.Policy.Finding.Evidence...)
+	}
 	for _, r := range p.FromNode {
 		ev = append(ev, agent.Evidence(p.NodeAg, r))
 	}
@@ -95,26 +126,50 @@ func (in Input) node(name string) (nodenet.Node, bool) {
 }
 
 func diagnose(in Input, p Probe) []model.Finding {
-	nodeOK, podOK := Reached(p.FromNode), Reached(p.FromPod)
+	nodeOK, podOK := ops.Arrived(p.FromNode), ops.Arrived(p.FromPod)
+	if p.Policy != nil && !p.Policy.Allowed() {
+		if !podOK {
+			return []model.Finding{policyDenied(p)} // the first thing the packets meet
+		}
+		return append(notEnforced(p), diagnose(in, Probe{Node: p.Node, Target: p.Target, Pod: p.Pod, NodeAg: p.NodeAg,
+			FromPod: p.FromPod, FromNode: p.FromNode, Source: p.Source})...)
+	}
 	switch {
 	case nodeOK && podOK:
-		return []model.Finding{{ID: IDOK, Status: model.StatusPass, Subject: subject(p),
-			Title:    fmt.Sprintf("Pods and node %s reach %s", p.Node, p.Target.Name),
-			Evidence: evidence(p)}}
+		title := fmt.Sprintf("Pods and node %s reach %s", p.Node, p.Target.Name)
+		if p.Source.Given() {
+			title = fmt.Sprintf("%s and its node %s reach %s", p.Source, p.Node, p.Target.Name)
+		}
+		return []model.Finding{{ID: IDOK, Status: model.StatusPass, Subject: subject(p), Title: title, Evidence: evidence(p)}}
 	case !nodeOK:
 		return nodeFails(in, p)
 	}
 	return podFails(in, p)
 }
 
+// policyDenied: the policies deny the source's traffic to the target and it
+// does not arrive. The node is not to blame, whatever it would do next.
+func policyDenied(p Probe) model.Finding {
+	return p.Policy.Blocked(IDPolicyDenied, subject(p),
+		fmt.Sprintf("%s cannot reach %s: NetworkPolicy %s denies it", p.Source, p.Target.Name, strings.Join(p.Policy.Deniers(), ", ")),
+		evidence(Probe{FromPod: p.FromPod, FromNode: p.FromNode, Pod: p.Pod, NodeAg: p.NodeAg}))
+}
+
+// notEnforced: the policies deny the traffic, yet it arrived.
+func notEnforced(p Probe) []model.Finding {
+	r := p.FromPod[len(p.FromPod)-1] // the TCP connect: the policies speak of ports
+	line, f := p.Policy.Compare(policy.Live{Via: p.Pod.Ref(), Result: r, Attempts: 1})
+	if f == nil {
+		return nil
+	}
+	f.Evidence = append(f.Evidence, line)
+	return []model.Finding{*f}
+}
+
 // path is the target as the node's diagnosis sees it.
 func (in Input) path(p Probe) nodenet.Path {
 	src, _ := netip.ParseAddr(p.Pod.IP)
-	port := p.Target.Port
-	if port == 0 {
-		port = 80
-	}
-	return nodenet.Path{Src: src, Dst: p.Target.Addr, DstNet: destNet(in, p), Proto: "tcp", DPort: port,
+	return nodenet.Path{Src: src, Dst: p.Target.Addr, DstNet: destNet(in, p), Proto: "tcp", DPort: p.Target.port(),
 		OffCluster: true, AllowDefault: true, Via: healthyVia(in, p)}
 }
 
@@ -123,7 +178,7 @@ func (in Input) path(p Probe) nodenet.Path {
 // meet them; when those are right, something matching pod addresses drops it.
 func podFails(in Input, p Probe) []model.Finding {
 	f := model.Finding{ID: IDPodUnreachable, Status: model.StatusFail, Subject: subject(p),
-		Title:    fmt.Sprintf("Pods on %s cannot reach %s, the node can", p.Node, p.Target.Name),
+		Title:    fmt.Sprintf("%s cannot reach %s, the node %s can", p.pods(), p.Target.Name, p.Node),
 		Evidence: append(evidence(p), in.Captures[CaptureKey(p.Node, p.Target.Name)]...)}
 	n, ok := in.node(p.Node)
 	if ok {
@@ -136,9 +191,16 @@ func podFails(in Input, p Probe) []model.Finding {
 		seen = "the node agent could not read the node's settings"
 	}
 	f.Evidence = append(f.Evidence, n.Facts.Errors...)
-	f.RootCause = fmt.Sprintf("Node %s reaches %s but its pods do not, and %s: an egress NetworkPolicy, the CNI's own egress rules or a firewall matching pod addresses drops the traffic.", p.Node, p.Target.Addr, seen)
+	who, from, dropper := "its pods do", "<namespace>/<pod>", "an egress NetworkPolicy, the CNI's own egress rules"
+	if p.Source.Given() {
+		who, from = p.Source.String()+" does", p.Source.Ref
+		if p.Policy != nil {
+			dropper = "the NetworkPolicies admit it (see the evidence), so the CNI's own egress rules"
+		}
+	}
+	f.RootCause = fmt.Sprintf("Node %s reaches %s but %s not, and %s: %s or a firewall matching pod addresses drops the traffic.", p.Node, p.Target.Addr, who, seen, dropper)
 	f.Fixes = []model.Fix{{Description: "Look for egress policies that select the pods and for rules matching the pod CIDR:",
-		Commands: []string{"kubectl get networkpolicy -A", fmt.Sprintf("netsleuth check --probe policy --from <namespace>/<pod> --to %s", p.Target.Addr)}},
+		Commands: []string{"kubectl get networkpolicy -A", fmt.Sprintf("netsleuth check --probe policy --from %s --to %s:%d", from, p.Target.Addr, p.Target.port())}},
 		{Description: "And on the node, for rules naming pod addresses:", Node: p.Node,
 			Commands: []string{"iptables-save | grep -E '" + strings.ReplaceAll(p.Pod.IP, ".", `\.`) + "|FORWARD'"}}}
 	return []model.Finding{f}
@@ -160,6 +222,10 @@ func nodeFails(in Input, p Probe) []model.Finding {
 	if allNodesFail(in, p.Target) {
 		f.ID, f.Title = IDTargetDown, fmt.Sprintf("%s does not answer from any node", p.Target.Name)
 		f.RootCause = fmt.Sprintf("No node reaches %s although node %s has a route (%s): the target is down or blocked beyond the nodes.", p.Target.Name, p.Node, nodenet.RouteText(r, found))
+		if p.Source.Given() { // only the source's node was tried
+			f.Title = fmt.Sprintf("%s does not answer from %s or its node %s", p.Target.Name, p.Source, p.Node)
+			f.RootCause = fmt.Sprintf("Neither %s nor its node %s reaches %s although the node has a route (%s): the target is down or blocked beyond the node.", p.Source, p.Node, p.Target.Name, nodenet.RouteText(r, found))
+		}
 		f.Fixes = []model.Fix{{Description: "Check that the target is up and listening, and that the router or firewall between the nodes and it lets the nodes through:", Node: p.Node,
 			Commands: []string{"ping -c3 " + p.Target.Addr.String(), fmt.Sprintf("traceroute -n %s", p.Target.Addr)}}}
 		return []model.Finding{f}
@@ -174,7 +240,7 @@ func nodeFails(in Input, p Probe) []model.Finding {
 // healthyVia is the gateway a node that reaches the target uses for it.
 func healthyVia(in Input, p Probe) string {
 	for _, q := range in.Probes {
-		if q.Target.Name != p.Target.Name || q.Node == p.Node || !Reached(q.FromNode) {
+		if q.Target.Name != p.Target.Name || q.Node == p.Node || !ops.Arrived(q.FromNode) {
 			continue
 		}
 		if f, ok := in.Facts[q.Node]; ok {
@@ -188,7 +254,7 @@ func healthyVia(in Input, p Probe) string {
 
 func allNodesFail(in Input, t Target) bool {
 	for _, q := range in.Probes {
-		if q.Target.Name == t.Name && Reached(q.FromNode) {
+		if q.Target.Name == t.Name && ops.Arrived(q.FromNode) {
 			return false
 		}
 	}
@@ -208,7 +274,7 @@ func destNet(in Input, p Probe) string {
 		return d
 	}
 	for _, q := range in.Probes {
-		if q.Target.Name == p.Target.Name && Reached(q.FromNode) {
+		if q.Target.Name == p.Target.Name && ops.Arrived(q.FromNode) {
 			if d, ok := specific(in.Facts[q.Node]); ok {
 				return d
 			}

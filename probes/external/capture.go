@@ -29,8 +29,8 @@ func captureFailing(ctx context.Context, env *probes.Env, rec probes.Recorder, i
 	}
 	cctx.ClusterCIDRs = cctx.PodCIDRs
 	for _, p := range in.Probes {
-		if len(out) == maxCaptures || !Reached(p.FromNode) || Reached(p.FromPod) {
-			continue
+		if len(out) == maxCaptures || !ops.Arrived(p.FromNode) || ops.Arrived(p.FromPod) || (p.Policy != nil && !p.Policy.Allowed()) {
+			continue // a policy denial is explained by the policy, not by packets
 		}
 		rec.Stage(fmt.Sprintf("capturing the retry of %s from %s at its veth and the uplink of node %s", p.Target.Name, p.Pod.Ref(), p.Node))
 		out[CaptureKey(p.Node, p.Target.Name)] = captureOne(ctx, env, p, cctx)
@@ -39,11 +39,7 @@ func captureFailing(ctx context.Context, env *probes.Env, rec probes.Recorder, i
 }
 
 func captureOne(ctx context.Context, env *probes.Env, p Probe, cctx capture.Context) []string {
-	port := p.Target.Port
-	if port == 0 {
-		port = 80
-	}
-	filter := capture.FilterSpec{Hosts: []netip.Addr{p.Target.Addr}, Ports: []uint16{uint16(port)}}
+	filter := capture.FilterSpec{Hosts: []netip.Addr{p.Target.Addr}, Ports: []uint16{uint16(p.Target.port())}}
 	veth, err := agent.PodVeth(ctx, env, p.Pod, filter)
 	if err != nil {
 		return []string{"capture: the pod's veth was not found: " + err.Error()}

@@ -19,6 +19,8 @@ import (
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 	"github.com/netsleuth/netsleuth/probes/kube"
+	"github.com/netsleuth/netsleuth/probes/policy"
+	"github.com/netsleuth/netsleuth/probes/source"
 )
 
 // ID is the probe's identifier for --probe.
@@ -86,15 +88,19 @@ func sampleCIDR(pf netip.Prefix) []Target {
 	return out
 }
 
-// ops is what each end sends to t.
-func (t Target) ops() []ops.Op {
-	port := t.Port
-	if port == 0 {
-		port = 80
+// port is the TCP port t is tried on.
+func (t Target) port() int {
+	if t.Port == 0 {
+		return 80
 	}
+	return t.Port
+}
+
+// ops is what each end sends to t: an ICMP echo, then a TCP connect.
+func (t Target) ops() []ops.Op {
 	return []ops.Op{
 		{Kind: ops.ICMP, Target: t.Addr.String(), Count: 2, TimeoutMs: 1000},
-		{Kind: ops.TCP, Target: t.Addr.String(), Port: port, TimeoutMs: 2000},
+		{Kind: ops.TCP, Target: t.Addr.String(), Port: t.port(), TimeoutMs: 2000},
 	}
 }
 
@@ -107,13 +113,31 @@ func (probe) Info() model.ProbeInfo {
 	return model.ProbeInfo{
 		ID: ID, Title: "Pods and nodes to external targets", Scenario: "A",
 		Description: "Tries each --target (IP, IP:port or CIDR sample) with ICMP and TCP from a pod and from the node " +
-			"itself (an announced privileged hostNetwork agent) on every node. Node fails: no route or target down. " +
-			"Node OK and pod fails: ip_forward, the FORWARD chain, or no MASQUERADE/SNAT for the pod CIDR, with the fix.",
-		RBAC: model.MergePermissions(agent.RBAC, kube.RBACNodes),
+			"itself (an announced privileged hostNetwork agent) on every node, or with --from from your workload's identity " +
+			"on its node. Node fails: no route or target down. Node OK and pod fails: ip_forward, the FORWARD chain, or no " +
+			"MASQUERADE/SNAT for the pod CIDR, with the fix; from a workload, the egress NetworkPolicy that denies it.",
+		RBAC: model.MergePermissions(agent.RBAC, kube.RBACNodes, source.RBAC, agent.RBACSender, policy.RBACLoad),
 		Inputs: []model.Input{{Flag: "target", Description: "external IP, IP:port or CIDR to reach (repeatable).", Required: true,
-			Kinds: []string{probes.TargetIP, probes.TargetCIDR}}},
+			Kinds: []string{probes.TargetIP, probes.TargetCIDR}},
+			{Flag: "from", Description: "ask from this workload (namespace/pod or namespace/deployment/name): its traffic sent with its identity (--policy-live: a stand-in, or ephemeral), its egress NetworkPolicies judged",
+				Example: "shop/deployment/web", Check: source.Check}},
 		Agents: []model.AgentUse{{Kind: model.AgentPod, Sample: true}, {Kind: model.AgentNode, Sample: true}},
 	}
+}
+
+// AgentsFor is Info().Agents for o: with --from, a node agent on the
+// workload's node only (the sender is a stand-in in its own namespace).
+func (p probe) AgentsFor(o probes.Options) []model.AgentUse {
+	if _, ok := source.Given(o); ok {
+		return []model.AgentUse{{Kind: model.AgentNode}}
+	}
+	return p.Info().Agents
+}
+
+// Preflight checks the --from workload has a running pod before anything
+// is created.
+func (probe) Preflight(ctx context.Context, env *probes.Env) error {
+	return source.Preflight(ctx, env.Kube, env.Options)
 }
 
 func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
@@ -121,6 +145,12 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	if len(targets) == 0 {
 		rec.Finding(noTargets(bad))
 		return nil
+	}
+	if len(bad) > 0 {
+		defer rec.Finding(noTargets(bad))
+	}
+	if r, ok := source.Given(env.Options); ok {
+		return runFrom(ctx, env, rec, r, targets)
 	}
 	rec.Stage("listing nodes")
 	sample, err := env.AgentNodes(ctx)
@@ -144,12 +174,7 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	if agent.Enabled(env) {
 		in.Captures = captureFailing(ctx, env, rec, in)
 	}
-	for _, f := range Analyze(in) {
-		rec.Finding(f)
-	}
-	if len(bad) > 0 {
-		rec.Finding(noTargets(bad))
-	}
+	record(rec, Analyze(in))
 	return nil
 }
 

@@ -89,10 +89,9 @@ type Attempt struct {
 }
 
 // Filtered reports whether the firewall dropped or rejected the attempt:
-// anything but an answer or a RST.
-func (a Attempt) Filtered() bool {
-	return a.Result.Outcome != ops.OK && a.Result.Outcome != ops.Refused
-}
+// anything that did not arrive (an answer, a refusal or a reset did), or
+// that a firewall turned back.
+func (a Attempt) Filtered() bool { return !a.Result.Arrived() || a.Result.Rejected() }
 
 // Target is everything known about one node.
 type Target struct {

@@ -22,6 +22,7 @@ const (
 	IDCrossNode       = ID + ".cross-node-blocked"
 	IDProtocol        = ID + ".protocol-blocked"
 	IDLoss            = ID + ".packet-loss"
+	IDRefused         = ID + ".refused"
 	IDSampled         = ID + ".sampled"
 	IDNodesSkipped    = ID + ".nodes-skipped"
 	IDAgentNotStarted = ID + ".agent-not-started"
@@ -85,7 +86,7 @@ func Sample(nodes []Node, maxPairs int) []Node {
 func FailingNodes(pairs []Pair) []string {
 	var out []string
 	for _, p := range pairs {
-		if p.Failed() {
+		if p.Failed() && !p.TCP.NotListening() { // a refusal is no node's fault
 			for _, n := range []string{p.From.Node, p.To.Node} {
 				if !slices.Contains(out, n) {
 					out = append(out, n)
@@ -170,6 +171,9 @@ func nodeList(ns []Node) []string {
 // node fact that breaks it first, followed by the pair's finding as its
 // symptom; or the pair's finding with the probe's own root cause.
 func diagnose(in Input, p Pair) []model.Finding {
+	if p.TCP.NotListening() {
+		return []model.Finding{refused(p)}
+	}
 	if p.SameNode() {
 		f := sameNode(in, p)
 		f.Evidence = append(f.Evidence, in.Captures[pairKey(p)]...)

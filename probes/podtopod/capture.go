@@ -33,7 +33,7 @@ func captureFailing(ctx context.Context, env *probes.Env, rec probes.Recorder, i
 		}
 	}
 	for _, p := range in.Pairs {
-		if len(out) == maxCaptures || !p.Failed() {
+		if len(out) == maxCaptures || !p.Failed() || p.TCP.NotListening() {
 			continue
 		}
 		nodes := []string{p.From.Node}

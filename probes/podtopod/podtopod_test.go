@@ -72,6 +72,10 @@ func TestAnalyze(t *testing.T) {
 			IDCrossNode, model.StatusFail, "NodePair/n1<->n2", "overlay", "8472"},
 		{"same node broken", Input{Nodes: []Node{n1, n2}, Pairs: []Pair{pair(a1, b1, to, to, to), pair(a1, a2, ok, ok, ok)}},
 			IDSameNode, model.StatusFail, "Node/n1", "local path", "ipmasq"},
+		// A refusal proves the path: not the node, not the underlay.
+		{"peer refuses", Input{Nodes: []Node{n1, n2}, Pairs: []Pair{pair(a1, b1, ok, ok, ok), pair(a1, a2, ok, ops.Refused, to)},
+			Facts: map[string]agent.NodeFacts{"n1": facts(t, "n1", "0", routes, "")}},
+			IDRefused, model.StatusFail, "Pod/ns/p2", "the packets crossed the pod network, so the path between the nodes works", "REJECT"},
 		{"udp blocked", Input{Nodes: []Node{n1, n2}, Pairs: []Pair{pair(a1, a2, ok, ok, to)}},
 			IDProtocol, model.StatusWarn, "", "ICMP or UDP", "iptables -S"},
 		{"agent not started", Input{Nodes: []Node{n1}, NotStarted: []probes.Agent{{Kind: probes.AgentPod, Node: "n2", Namespace: "ns", Pod: "p2",
@@ -144,5 +148,8 @@ func TestFailingNodes(t *testing.T) {
 	got := FailingNodes([]Pair{pair(a1, a2, ops.OK, ops.Timeout, ops.OK), pair(a1, b1, ops.OK, ops.OK, ops.OK)})
 	if strings.Join(got, ",") != "n1,n2" {
 		t.Errorf("got %v", got)
+	}
+	if got := FailingNodes([]Pair{pair(a1, a2, ops.OK, ops.Refused, ops.OK)}); len(got) != 0 {
+		t.Errorf("a refused pair has no node fault to read, got %v", got)
 	}
 }

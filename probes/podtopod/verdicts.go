@@ -152,3 +152,22 @@ func avg(v []float64) float64 {
 	}
 	return s / float64(len(v))
 }
+
+// refused is a pair whose TCP connect was refused or reset: the packets
+// reached the peer, so the pod network between the two works. It is not a
+// path fault: the peer agent does not listen on its echo port, or a rule
+// there rejects the connection with a reset.
+func refused(p Pair) model.Finding {
+	to := p.To
+	return model.Finding{
+		ID: IDRefused, Status: model.StatusFail, Subject: &model.Subject{Kind: "Pod", Namespace: to.Namespace, Name: to.Pod},
+		Title: fmt.Sprintf("Pod %s/%s on %s refuses TCP %d from node %s: the packets arrive", to.Namespace, to.Pod, to.Node, agent.EchoPort, p.From.Node),
+		RootCause: fmt.Sprintf("A TCP connect from the pod on node %s to %s:%d was %s: the packets crossed the pod network, so the path between the nodes works; "+
+			"the agent in %s/%s does not listen on its echo port (an agent image of another version, or a process that stopped), or a rule on node %s rejects the connection with a reset.",
+			p.From.Node, to.IP, agent.EchoPort, p.TCP.Outcome, to.Namespace, to.Pod, to.Node),
+		Evidence: pairEvidence(p),
+		Fixes: []model.Fix{{Description: "See what the agent pod runs and listens on, and look for REJECT rules on its node:",
+			Commands: []string{fmt.Sprintf("kubectl -n %s logs %s", to.Namespace, to.Pod), fmt.Sprintf("kubectl -n %s get pod %s -o jsonpath='{.spec.containers[0].image}'", to.Namespace, to.Pod)}},
+			{Description: "On node " + to.Node + ":", Node: to.Node, Commands: []string{"iptables-save | grep -E 'REJECT|tcp-reset'"}}},
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 	"github.com/netsleuth/netsleuth/probes/kube"
+	"github.com/netsleuth/netsleuth/probes/policy"
+	"github.com/netsleuth/netsleuth/probes/servicediag"
 )
 
 // Finding IDs of this probe; they are a stable contract for scripts.
@@ -24,14 +26,13 @@ const (
 	IDNoEndpoints     = ID + ".no-endpoints"
 	IDBadService      = ID + ".service-not-usable"
 	IDAgentNotStarted = ID + ".agent-not-started"
+	// IDPolicyDenied: asked --from a workload, NetworkPolicy denies its
+	// traffic to every endpoint of the Service, and none arrives.
+	IDPolicyDenied = ID + ".policy-denied"
 )
 
 // Backend is one ready endpoint of the Service.
-type Backend struct {
-	IP   string
-	Port int
-	Node string // "" when the EndpointSlice does not say
-}
+type Backend = servicediag.Endpoint
 
 // Service is the Service under test.
 type Service struct {
@@ -73,6 +74,47 @@ type Input struct {
 	Facts      map[string]agent.NodeFacts // nodes that failed, read by node agents
 	Proxy      Proxy
 	NotStarted []probes.Agent
+	// From is the workload asked from (--from), "" when the run's own pod
+	// agents are the sources; its sender is then the one source, and
+	// Policy the policy engine's answer for its traffic to each backend
+	// (in the order of Service.Backends; nil entries when unknown).
+	From   string
+	Policy []*policy.Answer
+}
+
+// expect is what a result should be when the policies are right: reached
+// when they allow it (or say nothing), not arrived when they deny it.
+// Results to the ClusterIP and NodePorts go to some endpoint: they are
+// denied only when every endpoint is.
+func (in Input) expect(backend int) (allowed bool) {
+	if len(in.Policy) == 0 {
+		return true
+	}
+	if backend >= 0 {
+		return in.Policy[backend] == nil || in.Policy[backend].Allowed()
+	}
+	for i := range in.Service.Backends {
+		if in.expect(i) {
+			return true
+		}
+	}
+	return false
+}
+
+// settled reports whether a source's results are what the policies
+// predict, so measuring again would not change them.
+func (in Input) settled(rs []ops.Result) bool {
+	nb := len(in.Service.Backends)
+	for i, r := range rs {
+		b := -1
+		if i >= 1 && i <= nb {
+			b = i - 1
+		}
+		if allowed := in.expect(b); (allowed && !Reached(r)) || (!allowed && r.Arrived()) {
+			return false
+		}
+	}
+	return true
 }
 
 // Reached reports whether the target answered with a connection.
@@ -81,6 +123,7 @@ func Reached(r ops.Result) bool { return r.Outcome == ops.OK }
 // Verdict is what failed for one node.
 type Verdict struct {
 	Node            string
+	Tested          bool // a source on the node, or its NodePort tried from one
 	ClusterIPFailed bool // from the pod on Node
 	DirectOK        bool // the pod on Node reaches at least one backend directly
 	NodePortFailed  bool // Node's NodePort fails from every source that reaches a backend directly
@@ -95,6 +138,7 @@ func Judge(in Input) []Verdict {
 	for _, n := range in.Nodes {
 		v := Verdict{Node: n.Name}
 		if src, ok := sourceOn(in, n.Name); ok {
+			v.Tested = true
 			v.ClusterIPFailed = !Reached(src.ClusterIP)
 			v.DirectOK = slices.ContainsFunc(src.Direct, Reached)
 		}
@@ -111,6 +155,7 @@ func Judge(in Input) []Verdict {
 				}
 			}
 			v.NodePortFailed = tried > 0 && failed == tried
+			v.Tested = v.Tested || tried > 0
 		}
 		out = append(out, v)
 	}
@@ -121,7 +166,7 @@ func Judge(in Input) []Verdict {
 func FailingNodes(in Input) []string {
 	var out []string
 	for _, v := range Judge(in) {
-		if v.Failing() {
+		if _, blocked := policyBlocks(in, v); v.Failing() && !blocked {
 			out = append(out, v.Node)
 		}
 	}
@@ -150,7 +195,9 @@ func Analyze(in Input) []model.Finding {
 		return append(out, noEndpoints(in.Service))
 	}
 	for _, v := range Judge(in) {
-		out = append(out, diagnose(in, v)...)
+		if v.Tested {
+			out = append(out, diagnose(in, v)...)
+		}
 	}
 	return out
 }
@@ -160,20 +207,28 @@ func subject(node string) *model.Subject { return &model.Subject{Kind: "Node", N
 func diagnose(in Input, v Verdict) []model.Finding {
 	ev := evidence(in, v.Node)
 	s := in.Service
+	if a, blocked := policyBlocks(in, v); blocked {
+		return []model.Finding{policyDenied(in, a, ev)}
+	}
+	contradiction := notEnforced(in, v)
 	switch {
 	case !v.Failing():
 		what := "ClusterIP " + s.ClusterIP + ":" + fmt.Sprint(s.Port)
 		if s.NodePort > 0 {
 			what += " and NodePort " + fmt.Sprint(s.NodePort)
 		}
-		return []model.Finding{{ID: IDOK, Status: model.StatusPass, Subject: subject(v.Node), Evidence: ev,
-			Title: fmt.Sprintf("Service %s works on node %s (%s)", s.Ref(), v.Node, what)}}
-	case v.ClusterIPFailed && !v.DirectOK && refusedEverywhere(in, v.Node):
-		return []model.Finding{endpointsRefuse(in, v, ev)}
+		where := "on node " + v.Node
+		if _, ok := sourceOn(in, v.Node); ok && in.From != "" {
+			where = "from " + in.From + " on node " + v.Node
+		}
+		return append(contradiction, model.Finding{ID: IDOK, Status: model.StatusPass, Subject: subject(v.Node), Evidence: ev,
+			Title: fmt.Sprintf("Service %s works %s (%s)", s.Ref(), where, what)})
+	case v.ClusterIPFailed && !v.DirectOK && len(refusing(in, v.Node)) > 0:
+		return append(contradiction, endpointsRefuse(in, v, ev))
 	case v.ClusterIPFailed && !v.DirectOK:
 		return []model.Finding{podNetwork(in, v, ev)}
 	}
-	return kubeProxy(in, v, ev)
+	return append(contradiction, kubeProxy(in, v, ev)...)
 }
 
 // evidence lists, for node, what its pod sent and what came back, and what
@@ -224,26 +279,27 @@ func noEndpoints(s Service) model.Finding {
 func podNetwork(in Input, v Verdict, ev []string) model.Finding {
 	s := in.Service
 	return model.Finding{ID: IDPodNetwork, Status: model.StatusFail, Subject: subject(v.Node), Evidence: ev,
-		Title: fmt.Sprintf("Pods on %s reach neither Service %s nor its endpoints directly", v.Node, s.Ref()),
-		RootCause: fmt.Sprintf("The pod on node %s cannot reach any endpoint of %s even by pod IP, so the Service fails because pod-to-pod traffic from %s fails, not because of kube-proxy.",
-			v.Node, s.Ref(), v.Node),
+		Title: fmt.Sprintf("%s reach neither Service %s nor its endpoints directly", in.pods(v.Node), s.Ref()),
+		RootCause: fmt.Sprintf("%s cannot reach any endpoint of %s even by pod IP, so the Service fails because pod-to-pod traffic from %s fails, not because of kube-proxy.",
+			in.pod(v.Node), s.Ref(), v.Node),
 		Fixes: []model.Fix{{Description: "Diagnose the pod network from this node (same-node and cross-node pairs, forwarding, routes, overlay ports):",
 			Commands: []string{"netsleuth check --probe pod-to-pod"}}}}
 }
 
-// refusedEverywhere reports whether every endpoint refused the connection
-// from the node's pod: the packets arrived, nothing listens on the port.
-func refusedEverywhere(in Input, node string) bool {
+// refusing are the endpoints that refused or reset the connection from the
+// node's pod: the packets arrived there, nothing listens on the port.
+func refusing(in Input, node string) []Backend {
 	src, ok := sourceOn(in, node)
-	if !ok || len(src.Direct) == 0 {
-		return false
+	if !ok {
+		return nil
 	}
-	for _, r := range src.Direct {
-		if r.Outcome != ops.Refused {
-			return false
+	var out []Backend
+	for i, r := range src.Direct {
+		if r.NotListening() {
+			out = append(out, in.Service.Backends[i])
 		}
 	}
-	return true
+	return out
 }
 
 // endpointsRefuse is a Service whose endpoints answer with a reset on their
@@ -252,13 +308,19 @@ func refusedEverywhere(in Input, node string) bool {
 func endpointsRefuse(in Input, v Verdict, ev []string) model.Finding {
 	s := in.Service
 	var eps []string
-	for _, b := range s.Backends {
+	for _, b := range refusing(in, v.Node) {
 		eps = append(eps, backendRef(b))
+	}
+	who := "Every endpoint of Service " + s.Ref() + " (%s) answers"
+	others := ""
+	if len(eps) < len(s.Backends) {
+		who = "Endpoints of Service " + s.Ref() + " (%s) answer"
+		others = " (the other endpoints do not answer at all: see the evidence, and pod-to-pod for the path to them)"
 	}
 	return model.Finding{ID: IDRefused, Status: model.StatusFail, Subject: &model.Subject{Kind: "Service", Namespace: s.Namespace, Name: s.Name}, Evidence: ev,
 		Title: fmt.Sprintf("Service %s: its endpoints refuse the connection (nothing listens on the target port)", s.Ref()),
-		RootCause: fmt.Sprintf("Every endpoint of Service %s (%s) answers a connection from node %s with a reset: the packets arrive, so the pod network works, but nothing listens on that port in the pods: the Service's targetPort does not match the port the application listens on, or the application is not listening.",
-			s.Ref(), strings.Join(eps, ", "), v.Node),
+		RootCause: fmt.Sprintf(who+" a connection from node %s with a reset%s: the packets arrive, so the pod network works, but nothing listens on that port in the pods: the Service's targetPort does not match the port the application listens on, or the application is not listening.",
+			strings.Join(eps, ", "), v.Node, others),
 		Fixes: []model.Fix{{Description: "Compare the Service's targetPort with the ports the pods declare and listen on, then point targetPort at the right one:",
 			Commands: []string{fmt.Sprintf("kubectl -n %s get service %s -o jsonpath='{.spec.ports}'", s.Namespace, s.Name),
 				fmt.Sprintf("kubectl -n %s get endpointslices -l kubernetes.io/service-name=%s -o wide", s.Namespace, s.Name),

@@ -13,6 +13,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 	"github.com/netsleuth/netsleuth/probes/kube"
 	"github.com/netsleuth/netsleuth/probes/nodenet"
+	"github.com/netsleuth/netsleuth/probes/servicediag"
 )
 
 const natHealthy = `*nat
@@ -184,7 +185,7 @@ func TestBackendsAndMode(t *testing.T) {
 			{Addresses: []string{"10.244.0.5"}, NodeName: ptr.To("n1")},
 			{Addresses: []string{"10.244.1.5"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(false)}},
 		}}}
-	bs := Backends(sl, "http")
+	bs := servicediag.ReadyEndpoints(sl, "http", MaxBackends)
 	if len(bs) != 1 || bs[0] != (Backend{IP: "10.244.0.5", Port: 8766, Node: "n1"}) {
 		t.Errorf("%+v", bs)
 	}
@@ -205,4 +206,24 @@ func fixHas(f model.Finding, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestRefusedIsNotThePodNetwork: an endpoint that refuses proves the path
+// to it works, so the Service's failure is its port, not the pod network,
+// also when another endpoint does not answer at all.
+func TestRefusedIsNotThePodNetwork(t *testing.T) {
+	to := ops.Timeout
+	w := world{clusterFrom: map[string]ops.Outcome{"n1": ops.Refused, "n2": ops.OK}, directFrom: map[string]ops.Outcome{"n1": ops.Refused, "n2": ops.OK},
+		nodePortOn: map[string]ops.Outcome{"n1": ops.OK, "n2": ops.OK}}
+	got := Analyze(w.input(nil, Proxy{}))
+	if got[0].ID != IDRefused || !strings.HasPrefix(got[0].RootCause, "Every endpoint of Service ns1/web (10.244.0.5:8766 on n1, 10.244.1.5:8766 on n2) answers a connection from node n1 with a reset: the packets arrive") {
+		t.Errorf("all refuse: %s: %s", got[0].ID, got[0].RootCause)
+	}
+	in := w.input(nil, Proxy{})
+	in.Sources[0].ClusterIP.Outcome, in.Sources[0].Direct[1].Outcome = to, to
+	got = Analyze(in)
+	if got[0].ID != IDRefused || !strings.Contains(got[0].RootCause, "Endpoints of Service ns1/web (10.244.0.5:8766 on n1) answer") ||
+		!strings.Contains(got[0].RootCause, "the other endpoints do not answer at all") {
+		t.Errorf("one refuses, one is silent: %s: %s", got[0].ID, got[0].RootCause)
+	}
 }

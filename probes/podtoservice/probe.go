@@ -9,7 +9,6 @@ package podtoservice
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 
@@ -20,6 +19,8 @@ import (
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 	"github.com/netsleuth/netsleuth/probes/kube"
+	"github.com/netsleuth/netsleuth/probes/policy"
+	"github.com/netsleuth/netsleuth/probes/source"
 )
 
 // ID is the probe's identifier for --probe.
@@ -28,9 +29,10 @@ const ID = "pod-to-service"
 // Bounds of one run.
 const (
 	MaxBackends = 10
-	// A source whose traffic fails tries again for settle (kube-proxy
-	// programs a new Service, and then its endpoints, a second or two
-	// late), retryPause apart: a refusal right before kube-proxy's sync
+	// A source whose results are not what the policies predict tries
+	// again for settle (kube-proxy programs a new Service, and then its
+	// endpoints, a second or two late; an enforcer a new stand-in's
+	// rules), retryPause apart: a refusal right before kube-proxy's sync
 	// costs a pause, not a long round.
 	settle     = 4 * time.Second
 	retryPause = 400 * time.Millisecond
@@ -42,24 +44,46 @@ type probe struct{}
 func New() probes.Probe { return probe{} }
 
 func (probe) Info() model.ProbeInfo {
-	rbac := model.MergePermissions(agent.RBAC, kube.RBACNodes, kube.RBACKubeProxy, rbacService)
+	rbac := model.MergePermissions(agent.RBAC, kube.RBACNodes, kube.RBACKubeProxy, rbacService, source.RBAC, agent.RBACSender, policy.RBACLoad)
 	return model.ProbeInfo{
 		ID: ID, Title: "Pod to Service: ClusterIP and NodePort from every node", Scenario: "L",
 		Description: "Puts a temporary NodePort Service in front of the run's pod agents (or uses --service), then from a pod " +
-			"on every node connects to its ClusterIP, to every node's NodePort and straight to each endpoint. Where the " +
+			"on every node (or, with --from, from your workload's identity on its node, its NetworkPolicies judged) connects " +
+			"to its ClusterIP, to every node's NodePort and straight to each endpoint. Where the " +
 			"Service fails but the endpoints answer, an announced node agent reads that node's nat table and names " +
 			"kube-proxy's state (rules gone, Service not programmed, bypassed) with the fix.",
 		RBAC: rbac,
 		Inputs: []model.Input{{Flag: "service", Description: "Service to test as namespace/name (default: a temporary one).",
-			Example: "default/my-service", Check: CheckService}},
+			Example: "default/my-service", Check: CheckService},
+			{Flag: "from", Description: "ask from this workload (namespace/pod or namespace/deployment/name): its traffic sent with its identity on its node (--policy-live: a stand-in, or ephemeral), NetworkPolicy judged for it",
+				Example: "shop/deployment/web", Check: source.Check}},
 		Default: true,
 		Agents:  []model.AgentUse{{Kind: model.AgentPod, Sample: true}, {Kind: model.AgentNode}},
 	}
 }
 
+// Preflight checks the --from workload has a running pod before anything
+// is created.
+func (probe) Preflight(ctx context.Context, env *probes.Env) error {
+	return source.Preflight(ctx, env.Kube, env.Options)
+}
+
+// AgentsFor is Info().Agents for o: --from with --service sends only as
+// the workload, so no pod agents stand behind a temporary Service.
+func (p probe) AgentsFor(o probes.Options) []model.AgentUse {
+	if _, ok := source.Given(o); ok && o.Service != "" {
+		return []model.AgentUse{{Kind: model.AgentNode}}
+	}
+	return p.Info().Agents
+}
+
 func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
 	if env.Agents == nil {
 		return agent.ErrNoAgents
+	}
+	from, src, err := fromSource(ctx, env, rec)
+	if err != nil {
+		return err
 	}
 	rec.Stage("listing nodes")
 	sample, err := env.AgentNodes(ctx)
@@ -68,7 +92,7 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	}
 	agent.ReportLeftovers(ctx, env, rec, ID)
 	probes.RecordCoverage(rec, ID, sample)
-	in := Input{Nodes: agentNodes(sample.Nodes)}
+	in := Input{Nodes: agentNodes(sample.Nodes), From: from}
 	// The temporary Service is made while the agents start, so the
 	// EndpointSlice controller and kube-proxy have it before they run.
 	var temp Service
@@ -77,7 +101,10 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	if env.Options.Service == "" {
 		made.Go(func() { temp, tempErr = createService(ctx, env, rec) })
 	}
-	pods, failed, err := agent.StartPods(ctx, env, rec, probes.AgentPod, nodeNames(in.Nodes))
+	var pods []probes.Agent
+	if src == nil || env.Options.Service == "" { // the sources, or the temporary Service's backends
+		pods, in.NotStarted, err = agent.StartPods(ctx, env, rec, probes.AgentPod, nodeNames(in.Nodes))
+	}
 	made.Wait()
 	if err != nil {
 		return err
@@ -85,7 +112,6 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	if tempErr != nil {
 		return tempErr
 	}
-	in.NotStarted = failed
 	svc, bad, err := service(ctx, env, rec, temp, len(pods))
 	if err != nil {
 		return err
@@ -96,9 +122,15 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	}
 	in.Service = svc
 	in.Proxy = kube.DiscoverKubeProxy(ctx, env.Snap())
-	if len(svc.Backends) > 0 {
-		rec.Stage(fmt.Sprintf("connecting to %s's ClusterIP, NodePorts and endpoints from %d pod(s)", svc.Ref(), len(pods)))
-		if in.Sources, err = measure(ctx, env, in, pods); err != nil {
+	senders := pods
+	if src != nil {
+		if senders, err = sendAs(ctx, env, rec, &in, src); err != nil {
+			return err
+		}
+	}
+	if len(svc.Backends) > 0 && len(senders) > 0 {
+		rec.Stage(fmt.Sprintf("connecting to %s's ClusterIP, NodePorts and endpoints from %d pod(s)", svc.Ref(), len(senders)))
+		if in.Sources, err = measure(ctx, env, in, senders); err != nil {
 			return err
 		}
 	}
@@ -113,6 +145,22 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 		rec.Finding(f)
 	}
 	return nil
+}
+
+// sendAs starts the agent sending as the --from pod (the one source of the
+// run) and asks the policy engine about its traffic to each backend.
+func sendAs(ctx context.Context, env *probes.Env, rec probes.Recorder, in *Input, src *corev1.Pod) ([]probes.Agent, error) {
+	sender, err := source.Start(ctx, env, rec, src)
+	if err != nil {
+		return nil, err
+	}
+	if sender.Err != nil {
+		in.NotStarted = append(in.NotStarted, sender)
+		return nil, nil
+	}
+	in.Nodes = withNode(ctx, env, in.Nodes, sender.Node)
+	in.Policy = answers(ctx, env, rec, src, in.Service.Backends)
+	return []probes.Agent{sender}, nil
 }
 
 // agentNodes are the run's sampled nodes with their InternalIP, by name.
@@ -154,9 +202,10 @@ func request(in Input) ops.Request {
 	return req
 }
 
-// measure runs the request from every pod agent; a source with a failure
-// tries again until settle has passed (kube-proxy programs a new Service
-// within a second or two).
+// measure runs the request from every sender; a source whose results are
+// not what the policies predict tries again until settle has passed
+// (kube-proxy programs a new Service within a second or two, an enforcer a
+// new stand-in's rules).
 func measure(ctx context.Context, env *probes.Env, in Input, pods []probes.Agent) ([]Source, error) {
 	req := request(in)
 	out, errs := probes.FanOut(ctx, len(pods), 0, func(ctx context.Context, i int) (Source, error) {
@@ -169,8 +218,8 @@ func measure(ctx context.Context, env *probes.Env, in Input, pods []probes.Agent
 			if len(resp.Results) != len(req.Ops) {
 				return src, fmt.Errorf("%s answered %d results, want %d", pods[i].Ref(), len(resp.Results), len(req.Ops))
 			}
-			src = source(in, pods[i], resp.Results)
-			if !slices.ContainsFunc(resp.Results, func(r ops.Result) bool { return !Reached(r) }) || time.Since(first)+retryPause > settle {
+			src = newSource(in, pods[i], resp.Results)
+			if in.settled(resp.Results) || time.Since(first)+retryPause > settle {
 				return src, nil
 			}
 			select {
@@ -186,7 +235,7 @@ func measure(ctx context.Context, env *probes.Env, in Input, pods []probes.Agent
 	return out, nil
 }
 
-func source(in Input, a probes.Agent, rs []ops.Result) Source {
+func newSource(in Input, a probes.Agent, rs []ops.Result) Source {
 	nb := len(in.Service.Backends)
 	s := Source{Agent: a, ClusterIP: rs[0], Direct: rs[1 : 1+nb], NodePorts: map[string]ops.Result{}}
 	if in.Service.NodePort > 0 {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -16,6 +15,7 @@ import (
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
+	"github.com/netsleuth/netsleuth/probes/servicediag"
 )
 
 // EndpointsTimeout bounds the wait for the temporary Service's endpoints.
@@ -25,10 +25,9 @@ const EndpointsTimeout = 20 * time.Second
 // front of the pod agents. A Service that cannot be used is a finding.
 // rbacService is what the temporary Service (created, read back, deleted),
 // a --service read, and their EndpointSlices need.
-var rbacService = []model.Permission{
+var rbacService = model.MergePermissions(servicediag.RBACEndpoints, []model.Permission{
 	{Resource: "services", Verbs: []string{"create", "delete", "get"}},
-	{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}},
-}
+})
 
 // svc is the temporary Service, made while the agents started.
 func service(ctx context.Context, env *probes.Env, rec probes.Recorder, svc Service, agents int) (Service, *model.Finding, error) {
@@ -143,42 +142,5 @@ func unusable(ref, why, cmd string) *model.Finding {
 
 // backends lists the ready endpoints of svc's port from its EndpointSlices.
 func backends(ctx context.Context, env *probes.Env, svc Service) ([]Backend, error) {
-	sl, err := env.Kube.DiscoveryV1().EndpointSlices(svc.Namespace).List(ctx,
-		metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc.Name})
-	if err != nil {
-		return nil, fmt.Errorf("listing the EndpointSlices of %s: %w", svc.Ref(), err)
-	}
-	return Backends(sl.Items, svc.PortName), nil
-}
-
-// Backends returns up to MaxBackends ready endpoints serving the port named
-// portName, one per address.
-func Backends(eps []discoveryv1.EndpointSlice, portName string) []Backend {
-	var out []Backend
-	seen := map[string]bool{}
-	for _, sl := range eps {
-		port := 0
-		for _, p := range sl.Ports {
-			if p.Port != nil && (p.Name == nil && portName == "" || p.Name != nil && *p.Name == portName) {
-				port = int(*p.Port)
-			}
-		}
-		if port == 0 {
-			continue
-		}
-		for _, e := range sl.Endpoints {
-			if (e.Conditions.Ready != nil && !*e.Conditions.Ready) || len(e.Addresses) == 0 || seen[e.Addresses[0]] {
-				continue
-			}
-			seen[e.Addresses[0]] = true
-			b := Backend{IP: e.Addresses[0], Port: port}
-			if e.NodeName != nil {
-				b.Node = *e.NodeName
-			}
-			if len(out) < MaxBackends {
-				out = append(out, b)
-			}
-		}
-	}
-	return out
+	return servicediag.ListEndpoints(ctx, env.Kube, svc.Namespace, svc.Name, svc.PortName, MaxBackends)
 }

@@ -34,9 +34,12 @@ const (
 // as a drop.
 func ClassifyReach(r ops.Result) Reach {
 	switch r.Outcome {
-	case ops.OK, ops.PartialLoss:
+	case ops.OK, ops.PartialLoss, ops.Reset: // a reset came from a peer that had accepted
 		return ReachConnected
 	case ops.Refused:
+		if r.Rejected() || !r.Arrived() {
+			return ReachDropped // an enforcer's or firewall's REJECT, told by its ICMP
+		}
 		return ReachRefused
 	case ops.Timeout:
 		if r.Op.Kind == ops.UDP {
@@ -191,6 +194,9 @@ func hostNetworkTarget(c Comparison, line string) *model.Finding {
 // unreachable: policy allows, the traffic did not arrive.
 func unreachable(c Comparison, line string) *model.Finding {
 	v := c.Verdict
+	if c.Subject != nil && c.Subject.Kind == "Address" {
+		return unreachableAddress(c, line)
+	}
 	path := "across nodes (overlay or underlay routing between nodes)"
 	if c.Live.SameNode {
 		path = "on one node (the node's bridge, veths and FORWARD chain)"
@@ -207,6 +213,26 @@ func unreachable(c Comparison, line string) *model.Finding {
 				"netsleuth check --probe pod-to-pod",
 				"netsleuth check --probe services --probe dns",
 				kubectlGetPod(v.To),
+			}}},
+	}
+}
+
+// unreachableAddress: policy allows traffic to an address outside the
+// pods, and it did not arrive: the source node's forwarding, route or source
+// NAT, or something beyond the node; trace and the external probe say which.
+func unreachableAddress(c Comparison, line string) *model.Finding {
+	v := c.Verdict
+	to := v.To + ":" + portArg(v.Port)
+	return &model.Finding{
+		ID: "policy.allowed-but-unreachable", Status: model.StatusFail, Subject: c.Subject,
+		Title:    fmt.Sprintf("NetworkPolicy allows %s -> %s on %s, but the traffic does not arrive", v.From, v.To, v.Port),
+		Evidence: c.evidence(line),
+		RootCause: fmt.Sprintf("Not a NetworkPolicy problem: the policies admit this traffic to an address outside the pods, yet it did not arrive: "+
+			"the source node's forwarding, route or source NAT, or a router, firewall or the target itself beyond the node, stops it (or %s does not answer on %s).", v.To, v.Port),
+		Fixes: []model.Fix{{Description: "Hand over to the path diagnoses: trace walks this connection hop by hop from the source, and the external probe compares the source with its node:",
+			Commands: []string{
+				"netsleuth trace " + v.From + " " + to,
+				"netsleuth check --probe external --target " + v.To + ":" + fmt.Sprint(v.Port.Port) + " --from " + v.From,
 			}}},
 	}
 }

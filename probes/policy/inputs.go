@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/netsleuth/netsleuth/probes/source"
 )
 
 // CheckFrom checks the shape of --from before the cluster is asked: ns/pod,
-// an IP or CIDR, or ns/* for a matrix. Whether the pod exists is the probe's
-// finding.
+// ns/deployment/name (one of its pods), an IP or CIDR, or ns/* for a
+// matrix. Whether the pod exists is checked before anything is created.
 func CheckFrom(v string) error {
-	if !endpointShape(v) {
-		return errors.New("is not namespace/pod, an IP address or CIDR, or namespace/* for a matrix")
+	if !endpointShape(v) && source.Check(v) != nil {
+		return errors.New("is not namespace/pod, namespace/deployment/name, an IP address or CIDR, or namespace/* for a matrix")
 	}
 	return nil
 }
@@ -23,8 +25,8 @@ func CheckTo(v string) error {
 	if !ok {
 		return errors.New("has no port (the policy question is about one port: namespace/pod:port[/proto])")
 	}
-	if !endpointShape(target) {
-		return errors.New("is not namespace/pod:port[/proto], IP:port or namespace/*:port")
+	if _, _, svc := ServiceRef(target); !endpointShape(target) && !svc {
+		return errors.New("is not namespace/pod:port[/proto], namespace/svc/name:port, IP:port, CIDR:port or namespace/*:port")
 	}
 	if _, err := ParsePort(port); err != nil {
 		return fmt.Errorf("has a bad %v", err)

@@ -56,6 +56,23 @@ type question struct {
 	verdict  Verdict
 }
 
+// addr is the address live traffic goes to: the destination pod's first
+// IP, or the address asked about.
+func (e *Engine) addr(ep Endpoint) (netip.Addr, bool) {
+	if ep.Pod < 0 {
+		return ep.IP, ep.IP.IsValid()
+	}
+	if ips := e.Pods[ep.Pod].IPs; len(ips) > 0 {
+		return ips[0], true
+	}
+	return netip.Addr{}, false
+}
+
+func (e *Engine) addrOK(ep Endpoint) bool { _, ok := e.addr(ep); return ok }
+
+// hostNetwork reports whether the endpoint is a pod on its node's network.
+func (e *Engine) hostNetwork(ep Endpoint) bool { return ep.Pod >= 0 && e.Pods[ep.Pod].HostNetwork }
+
 // verifyLive sends the question's real traffic and returns the verdict
 // finding with the live evidence, plus the finding explaining a
 // contradiction or an agent that did not start. An error means the run
@@ -66,7 +83,7 @@ func (e *Engine) verifyLive(ctx context.Context, env *probes.Env, rec probes.Rec
 		return []model.Finding{f}, nil
 	}
 	src := &e.Pods[q.src.Pod]
-	a, err := startSender(ctx, env, rec, mode, src)
+	a, err := agent.StartSender(ctx, env, rec, agent.StandInFor{Namespace: src.Namespace, Pod: src.Name, Node: src.Node, Labels: src.Labels}, mode == LiveEphemeral)
 	if err != nil || a.Err != nil {
 		f.Evidence = append(f.Evidence, "not verified live: the agent sending as "+src.Key()+" did not start")
 		if err != nil {
@@ -83,14 +100,13 @@ func (e *Engine) verifyLive(ctx context.Context, env *probes.Env, rec probes.Rec
 			return []model.Finding{f}, nil
 		}
 	}
-	rec.Stage(fmt.Sprintf("sending %s to %s from %s", q.port, e.Pods[q.dst.Pod].Key(), a.Ref()))
+	rec.Stage(fmt.Sprintf("sending %s to %s from %s", q.port, e.endpointName(q.dst), a.Ref()))
 	live, err := e.send(ctx, env, a, q, v)
 	if err != nil {
 		f.Evidence = append(f.Evidence, note, "not verified live: "+err.Error())
 		return []model.Finding{f}, nil
 	}
-	dst := &e.Pods[q.dst.Pod]
-	evidence, contradiction := Diagnose(Comparison{Verdict: v, Subject: f.Subject, Static: f.Evidence, DstHostNetwork: dst.HostNetwork, Live: live})
+	evidence, contradiction := Diagnose(Comparison{Verdict: v, Subject: f.Subject, Static: f.Evidence, DstHostNetwork: e.hostNetwork(q.dst), Live: live})
 	f.Evidence = append(f.Evidence, note, evidence)
 	out := []model.Finding{f}
 	if contradiction != nil {
@@ -109,7 +125,7 @@ func (e *Engine) liveSkip(env *probes.Env, q question, mode LiveMode) string {
 		return "the source is an IP, not a pod, so there is nothing to stand in for"
 	case e.Pods[q.src.Pod].HostNetwork:
 		return "the source uses the host network; a stand-in would need hostNetwork, which netsleuth does not create for this"
-	case len(e.Pods[q.dst.Pod].IPs) == 0:
+	case !e.addrOK(q.dst):
 		return "the destination has no IP yet"
 	case q.port.Protocol != corev1.ProtocolTCP && q.port.Protocol != corev1.ProtocolUDP:
 		return "agents send TCP and UDP only, not " + string(q.port.Protocol)
@@ -120,29 +136,6 @@ func (e *Engine) liveSkip(env *probes.Env, q question, mode LiveMode) string {
 		return "this run's agents cannot stand in for a pod"
 	}
 	return ""
-}
-
-// startSender starts the stand-in pod or the ephemeral container for src.
-// Stand-ins live in the user's namespace, which deleting the run's own
-// namespace does not cover: their cleanup is registered before they exist.
-func startSender(ctx context.Context, env *probes.Env, rec probes.Recorder, mode LiveMode, src *Pod) (probes.Agent, error) {
-	sa := env.Agents.(agent.StandInAgents)
-	s := agent.StandInFor{Namespace: src.Namespace, Pod: src.Name, Node: src.Node, Labels: src.Labels}
-	var a probes.Agent
-	if mode == LiveEphemeral {
-		lifetime := 5 * time.Minute
-		if d, ok := ctx.Deadline(); ok {
-			lifetime = time.Until(d) + 30*time.Second
-		}
-		rec.Stage(fmt.Sprintf("adding ephemeral container %s to pod %s (it exits after %s)", agent.EphemeralName(env.RunID), src.Key(), lifetime.Round(time.Second)))
-		a = sa.StartEphemeral(ctx, s, lifetime)
-	} else {
-		rec.Cleanup(func(ctx context.Context) error { return agent.DeleteStandIns(ctx, env.Kube, src.Namespace, env.RunID) })
-		rec.Stage(fmt.Sprintf("starting a stand-in pod for %s on node %s", src.Key(), src.Node))
-		a = sa.StartStandIn(ctx, s)
-	}
-	_, _, err := agent.Started([]probes.Agent{a})
-	return a, err
 }
 
 // senderNote says in evidence who sent the traffic and what differs from
@@ -229,25 +222,37 @@ func selectorMentions(s *metav1.LabelSelector, keys []string) bool {
 // while the answer contradicts v (the enforcer may not have programmed the
 // new pod yet).
 func (e *Engine) send(ctx context.Context, env *probes.Env, a probes.Agent, q question, v Verdict) (Live, error) {
-	dst := &e.Pods[q.dst.Pod]
-	op := ops.Op{Kind: ops.TCP, Target: dst.IPs[0].String(), Port: int(q.port.Port), TimeoutMs: int(liveTimeout / time.Millisecond)}
+	to, _ := e.addr(q.dst)
+	op := ops.Op{Kind: ops.TCP, Target: to.String(), Port: int(q.port.Port), TimeoutMs: int(liveTimeout / time.Millisecond)}
 	if q.port.Protocol == corev1.ProtocolUDP {
 		op.Kind, op.Count = ops.UDP, 3
 	}
-	live := Live{Via: fmt.Sprintf("%s %s/%s (%s) on node %s", senderKind(a), a.Namespace, a.Pod, a.IP, a.Node), SameNode: a.Node == dst.Node}
+	live := Live{Via: fmt.Sprintf("%s %s/%s (%s) on node %s", senderKind(a), a.Namespace, a.Pod, a.IP, a.Node), SameNode: q.dst.Pod >= 0 && a.Node == e.Pods[q.dst.Pod].Node}
+	resp, n, err := UntilAgrees(ctx, func(ctx context.Context) (ops.Response, error) {
+		return env.Agents.Exec(ctx, a, ops.Request{Ops: []ops.Op{op}})
+	}, func(resp ops.Response) bool {
+		return Comparison{Verdict: v, Live: Live{Result: resp.Results[0]}}.Agrees()
+	})
+	if err != nil {
+		return live, err
+	}
+	live.Result, live.Attempts = resp.Results[0], n
+	return live, nil
+}
+
+// UntilAgrees runs send, and again while agrees says its answer contradicts
+// the policies' verdict, pausing between attempts: an enforcer programs a
+// new pod's rules asynchronously, so a fresh stand-in's first packets may
+// meet none yet. It returns the last answer and how many times it was sent.
+func UntilAgrees[T any](ctx context.Context, send func(context.Context) (T, error), agrees func(T) bool) (T, int, error) {
 	for i := 0; ; i++ {
-		resp, err := env.Agents.Exec(ctx, a, ops.Request{Ops: []ops.Op{op}})
-		if err != nil {
-			return live, err
-		}
-		live.Result, live.Attempts = resp.Results[0], i+1
-		c := Comparison{Verdict: v, Live: live}
-		if c.Agrees() || i == len(liveRetry) {
-			return live, nil
+		got, err := send(ctx)
+		if err != nil || agrees(got) || i == len(liveRetry) {
+			return got, i + 1, err
 		}
 		select {
 		case <-ctx.Done():
-			return live, nil
+			return got, i + 1, nil
 		case <-time.After(liveRetry[i]):
 		}
 	}

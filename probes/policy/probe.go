@@ -7,11 +7,14 @@ import (
 	"strings"
 
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/kube"
+	"github.com/netsleuth/netsleuth/probes/source"
 )
 
 type probe struct{}
@@ -24,15 +27,54 @@ func New() probes.Probe { return probe{} }
 func (probe) Info() model.ProbeInfo {
 	return model.ProbeInfo{
 		ID: "policy", Title: "NetworkPolicy reachability", Scenario: "D", Default: true,
-		Description: "Explains whether NetworkPolicies let pod A reach pod B on a port, which policy and rule decide it, verifies the answer with real traffic from a stand-in for A (a contradiction means the CNI does not enforce NetworkPolicy), and lints policies (DNS blocked, selectors matching nothing, missing named ports).",
-		RBAC:        model.MergePermissions(RBACLoad, agent.RBACStandIn, agent.RBACEphemeral),
+		Description: "Explains whether NetworkPolicies let pod A reach B on a port (B a pod, a Service's endpoints, an IP or a CIDR), which policy and rule decide it, verifies the answer with real traffic from a stand-in for A (a contradiction means the CNI does not enforce NetworkPolicy), and lints policies (DNS blocked, selectors matching nothing, missing named ports).",
+		RBAC:        model.MergePermissions(RBACLoad, source.RBAC, rbacService, agent.RBACSender),
 		Inputs: []model.Input{
-			{Flag: "from", Description: "source: ns/pod, an IP, or ns/* for a matrix", Example: "default/client", Check: CheckFrom},
-			{Flag: "to", Description: "destination: ns/pod:port[/proto], or ns/*:port[/proto] for a matrix", Example: "default/server:80", Check: CheckTo},
+			{Flag: "from", Description: "source: ns/pod, ns/deployment/name, an IP, or ns/* for a matrix", Example: "default/client", Check: CheckFrom, With: "to"},
+			{Flag: "to", Description: "destination: ns/pod:port[/proto], ns/svc/name:port, IP:port, CIDR:port, or ns/*:port[/proto] for a matrix", Example: "default/server:80", Check: CheckTo, With: "from"},
 			{Flag: "policy-live", Description: "verify a --from/--to answer with real traffic: standin (default: a never-ready pod with the source's labels on its node), ephemeral (a container in the source pod) or off",
 				Example: "ephemeral", Check: CheckLiveMode},
 		},
 	}
+}
+
+// Preflight checks, when a question is asked, that the pod or workload
+// --from names and the pod or Service --to names exist, before anything is
+// created.
+func (probe) Preflight(ctx context.Context, env *probes.Env) error {
+	o := env.Options
+	if o.To == "" {
+		return nil
+	}
+	if r, ok := source.Given(o); ok && r.Kind != "" {
+		if err := source.Preflight(ctx, env.Kube, o); err != nil {
+			return err
+		}
+	} else if ok {
+		if err := podExists(ctx, env, "from", r.Namespace, r.Name); err != nil {
+			return err
+		}
+	}
+	target, _, _ := strings.Cut(o.To, ":")
+	if ns, name, ok := ServiceRef(target); ok {
+		_, err := env.Kube.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return &probes.InputError{Flag: "to", Err: fmt.Errorf("Service %s/%s not found (kubectl -n %s get services)", ns, name, ns)}
+		}
+		return err
+	}
+	if ns, name, ok := probes.PodRef(o.To); ok && !strings.HasSuffix(target, "/*") {
+		return podExists(ctx, env, "to", ns, name)
+	}
+	return nil
+}
+
+func podExists(ctx context.Context, env *probes.Env, flag, ns, name string) error {
+	_, err := env.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return &probes.InputError{Flag: flag, Err: fmt.Errorf("pod %s/%s not found (kubectl -n %s get pods)", ns, name, ns)}
+	}
+	return err
 }
 
 func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
@@ -40,7 +82,7 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	if err != nil {
 		return err
 	}
-	if env.Options.From != "" || env.Options.To != "" {
+	if env.Options.To != "" { // --from alone is for the probes that ask from a workload
 		fs, err := e.answer(ctx, env, rec)
 		for _, f := range fs {
 			rec.Finding(f)
@@ -100,22 +142,53 @@ func Load(ctx context.Context, env *probes.Env, rec probes.Recorder) (*Engine, e
 	return Compile(pods, namespaces, policies), nil
 }
 
-// answer answers --from/--to statically and, for a pod-to-pod question,
-// verifies the answer with real traffic (--policy-live).
+// answer answers --from/--to statically and, for a pod source, verifies
+// the answer with real traffic (--policy-live). A workload source is read
+// as one of its pods; a Service destination as its endpoints' pods on the
+// port its port maps to.
 func (e *Engine) answer(ctx context.Context, env *probes.Env, rec probes.Recorder) ([]model.Finding, error) {
 	mode, err := ParseLiveMode(env.Options.PolicyLive)
 	if err != nil {
 		return nil, err
 	}
 	rec.Stage("evaluating the question")
-	f, q, err := e.question(env.Options.From, env.Options.To)
+	from := env.Options.From
+	if r, ok := source.Given(env.Options); ok && r.Kind != "" {
+		p, err := source.Pod(ctx, env.Kube, r)
+		if err != nil {
+			return nil, err
+		}
+		from = p.Namespace + "/" + p.Name
+	}
+	qs, err := e.serviceQuestions(ctx, env, from, env.Options.To)
 	if err != nil {
 		return nil, err
 	}
-	if q == nil {
-		return []model.Finding{f}, nil
+	if qs == nil {
+		f, q, err := e.question(from, env.Options.To)
+		if err != nil {
+			return nil, err
+		}
+		if q == nil { // a matrix
+			return []model.Finding{f}, nil
+		}
+		qs = []asked{{q: *q, f: f}}
 	}
-	return e.verifyLive(ctx, env, rec, *q, f, mode)
+	var out []model.Finding
+	for _, a := range qs {
+		fs, err := e.verifyLive(ctx, env, rec, a.q, a.f, mode)
+		out = append(out, fs...)
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// asked is one question with its static answer.
+type asked struct {
+	q question
+	f model.Finding
 }
 
 // Question answers --from/--to statically, as one finding.
@@ -146,9 +219,6 @@ func (e *Engine) question(from, to string) (model.Finding, *question, error) {
 		return model.Finding{}, nil, err
 	}
 	q := &question{src: src, dst: dst, port: port, verdict: e.Check(src, dst, port)}
-	if dst.Pod < 0 {
-		return e.Finding(src, dst, q.verdict), nil, nil // live traffic to an address is the external probe's and trace's
-	}
 	return e.Finding(src, dst, q.verdict), q, nil
 }
 
@@ -202,5 +272,5 @@ func (e *Engine) matrixFinding(from, to string, port Port) model.Finding {
 // Creates reports whether a run with o creates a stand-in or an ephemeral
 // container: only to verify a --from/--to answer with live traffic.
 func (probe) Creates(o probes.Options) bool {
-	return (o.From != "" || o.To != "") && o.PolicyLive != "off"
+	return o.To != "" && o.PolicyLive != "off"
 }

@@ -3,6 +3,7 @@ package trace
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/netsleuth/netsleuth/model"
@@ -10,6 +11,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 	"github.com/netsleuth/netsleuth/probes/kube"
 	"github.com/netsleuth/netsleuth/probes/nodenet"
+	"github.com/netsleuth/netsleuth/probes/servicediag"
 )
 
 // The hops of a trace, in the order a connection meets them; each is a
@@ -27,10 +29,7 @@ const (
 var Hops = []string{IDDNS, IDService, IDPolicy, IDSourceNode, IDDestination, IDConnection}
 
 // Backend is one ready endpoint of the destination Service.
-type Backend struct {
-	IP, Node, Pod string
-	Port          int
-}
+type Backend = servicediag.Endpoint
 
 // Input is everything the hops are judged from.
 type Input struct {
@@ -183,7 +182,7 @@ func serviceHop(in Input, subj *model.Subject) (hop, bool) {
 	refused := 0
 	for i, r := range in.Direct {
 		ev = append(ev, fmt.Sprintf("%s → endpoint %s:%d (%s): %s", in.SenderRef, in.Backends[i].IP, in.Backends[i].Port, in.Backends[i].Pod, agent.Outcome(r)))
-		if r.Outcome == ops.Refused {
+		if r.NotListening() {
 			refused++
 		}
 	}
@@ -207,7 +206,7 @@ func policyHop(in Input, subj *model.Subject) (hop, bool) {
 	if in.PolicyAllowed {
 		return pass(IDPolicy, subj, "no NetworkPolicy stops it ("+p.Title+")", p.Evidence...), true
 	}
-	if arrived(in.Live) {
+	if ops.Arrived(in.Live) {
 		f := model.Finding{ID: IDPolicy, Status: model.StatusWarn, Subject: subj,
 			Title:     hopName(IDPolicy) + ": denied by policy, yet the traffic arrives",
 			RootCause: p.RootCause + " Yet the live traffic arrived, so this cluster's CNI does not enforce NetworkPolicy (run the policy probe for the details).",
@@ -216,17 +215,6 @@ func policyHop(in Input, subj *model.Subject) (hop, bool) {
 		return hop{id: IDPolicy, out: []model.Finding{f}}, true
 	}
 	return fail(IDPolicy, subj, p.Title, p.RootCause, p.Evidence, p.Fixes...), true
-}
-
-// arrived reports whether live traffic reached the other end: an answer or
-// a refusal (a reset proves the path works).
-func arrived(rs []ops.Result) bool {
-	for _, r := range rs {
-		if r.Reached() || r.Outcome == ops.Refused {
-			return true
-		}
-	}
-	return false
 }
 
 // path is the connection's first packet as the source node forwards it.
@@ -271,7 +259,7 @@ func destinationHop(in Input, subj *model.Subject) (hop, bool) {
 	ev := liveEvidence(in)
 	switch {
 	case in.DestKind == ToAddress:
-		if len(in.NodeToTarget) > 0 && !arrived(in.NodeToTarget) && !arrived(in.Live) {
+		if len(in.NodeToTarget) > 0 && !ops.Arrived(in.NodeToTarget) && !ops.Arrived(in.Live) {
 			if in.SrcFacts != nil {
 				if cause, broken := nodenet.Route(*in.SrcFacts, in.path()); broken {
 					return cited(IDDestination, subj, fmt.Sprintf("node %s has no route to %s", in.SrcNode, in.Dest), cause, ev), true
@@ -311,22 +299,15 @@ func listenCheck(in Input) string {
 	return "kubectl exec <destination pod> -- netstat -ltn   # or ss -ltn; compare with the containerPorts it declares"
 }
 
+// refusedAll reports whether the target refused or reset the attempts
+// and answered none: the packets arrive, nothing listens.
 func refusedAll(rs []ops.Result) bool {
-	n := 0
-	for _, r := range rs {
-		if r.Reached() {
-			return false
-		}
-		if r.Outcome == ops.Refused {
-			n++
-		}
-	}
-	return n > 0
+	return slices.ContainsFunc(rs, ops.Result.NotListening) && !slices.ContainsFunc(rs, ops.Result.Reached)
 }
 
 func connectionHop(in Input, subj *model.Subject) (hop, bool) {
 	ev := append(liveEvidence(in), in.Captures...)
-	if arrived(in.Live) {
+	if ops.Arrived(in.Live) {
 		return pass(IDConnection, subj, fmt.Sprintf("%s connects to %s:%d/%s", in.From, in.Dest, in.Port, in.Proto), ev...), true
 	}
 	what := "times out"

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
@@ -91,20 +89,14 @@ func (s *session) service(ctx context.Context) {
 		in.Services = only(in.Services, svc.Name)
 		s.in.ServiceFinding = servicediag.Analyze(in)
 	}
-	var sp *corev1.ServicePort
-	for i := range svc.Spec.Ports {
-		port := svc.Spec.Ports[i]
-		s.in.ServicePorts = append(s.in.ServicePorts, fmt.Sprintf("%d/%s→%s", port.Port, strings.ToLower(string(protoOf(port.Protocol))), targetPort(port)))
-		if int(port.Port) == s.in.Port && strings.EqualFold(string(protoOf(port.Protocol)), s.in.Proto) {
-			sp = &svc.Spec.Ports[i]
-		}
-	}
-	if sp == nil {
+	s.in.ServicePorts = servicediag.PortList(svc)
+	sp, ok := servicediag.PortFor(svc, s.in.Port, s.in.Proto)
+	if !ok {
 		return
 	}
-	s.in.PortMatched, s.in.TargetPort = true, targetPort(*sp)
+	s.in.PortMatched, s.in.TargetPort = true, servicediag.TargetPort(sp)
 	s.in.ServiceRef.PortName, s.in.ServiceRef.Port, s.in.ServiceRef.NodePort = sp.Name, int(sp.Port), int(sp.NodePort)
-	s.in.Backends = backends(ctx, s.env, svc, sp.Name)
+	s.in.Backends, _ = servicediag.ListEndpoints(ctx, s.env.Kube, svc.Namespace, svc.Name, sp.Name, 3)
 	if len(s.in.Backends) > 0 {
 		s.in.DestNode = s.in.Backends[0].Node
 	}
@@ -121,46 +113,8 @@ func (s *session) service(ctx context.Context) {
 	}
 }
 
-func protoOf(p corev1.Protocol) corev1.Protocol {
-	if p == "" {
-		return corev1.ProtocolTCP
-	}
-	return p
-}
-
-// backends are up to 3 ready endpoints of the Service's port.
-// rbacGather is what backends reads.
-var rbacGather = []model.Permission{{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"list"}}}
-
-func backends(ctx context.Context, env *probes.Env, svc *corev1.Service, portName string) []Backend {
-	sl, err := env.Kube.DiscoveryV1().EndpointSlices(svc.Namespace).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + svc.Name})
-	if err != nil {
-		return nil
-	}
-	var out []Backend
-	for _, s := range sl.Items {
-		port := 0
-		for _, p := range s.Ports {
-			if p.Port != nil && (p.Name == nil && portName == "" || p.Name != nil && *p.Name == portName) {
-				port = int(*p.Port)
-			}
-		}
-		for _, e := range s.Endpoints {
-			if port == 0 || len(e.Addresses) == 0 || (e.Conditions.Ready != nil && !*e.Conditions.Ready) || len(out) == 3 {
-				continue
-			}
-			b := Backend{IP: e.Addresses[0], Port: port}
-			if e.NodeName != nil {
-				b.Node = *e.NodeName
-			}
-			if e.TargetRef != nil {
-				b.Pod = e.TargetRef.Namespace + "/" + e.TargetRef.Name
-			}
-			out = append(out, b)
-		}
-	}
-	return out
-}
+// rbacGather is what the Service's endpoints are read with.
+var rbacGather = servicediag.RBACEndpoints
 
 // connectOp is the live attempt at ip:port with the trace's protocol.
 func (s *session) connectOp(ip string, port int) ops.Op {
@@ -194,14 +148,12 @@ func (s *session) policy(ctx context.Context) {
 		}
 		dst, _ = netip.ParseAddr(s.in.Backends[0].IP)
 	}
-	to := e.IPEndpoint(dst)
 	port := s.in.Port
 	if s.in.DestKind == ToService && len(s.in.Backends) > 0 {
 		port = s.in.Backends[0].Port
 	}
-	v := e.Check(src, to, policy.Port{Port: int32(port), Protocol: corev1.Protocol(strings.ToUpper(s.in.Proto))})
-	f := e.Finding(src, to, v)
-	s.in.Policy, s.in.PolicyAllowed = &f, v.Allowed()
+	a := e.Ask(src, dst, policy.Port{Port: int32(port), Protocol: corev1.Protocol(strings.ToUpper(s.in.Proto))})
+	s.in.Policy, s.in.PolicyAllowed = &a.Finding, a.Allowed()
 }
 
 // nodes reads the source node's facts (and the destination node's, for a
@@ -242,7 +194,7 @@ func (s *session) live(ctx context.Context) {
 			return
 		}
 		s.in.Live = resp.Results
-		if arrived(s.in.Live) {
+		if ops.Arrived(s.in.Live) {
 			return
 		}
 		time.Sleep(time.Second) // a new stand-in's rules may lag a moment

@@ -4,11 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
-	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netsleuth/netsleuth/model"
@@ -21,6 +18,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes/nodenet"
 	"github.com/netsleuth/netsleuth/probes/policy"
 	"github.com/netsleuth/netsleuth/probes/servicediag"
+	"github.com/netsleuth/netsleuth/probes/source"
 )
 
 // ID is the probe's identifier for --probe.
@@ -40,11 +38,11 @@ func (probe) Info() model.ProbeInfo {
 			"source's identity (a stand-in pod with its labels on its node, or an ephemeral container in it). Names the first " +
 			"broken hop with its root cause and fix. Run it as `netsleuth trace FROM TO`.",
 		RBAC: model.MergePermissions(rbacResolve, rbacGather, rbacNode, policy.RBACLoad, clusterdns.RBAC, servicediag.RBAC,
-			kube.RBACKubeProxy, kube.RBACConfigz, agent.RBAC, agent.RBACStandIn, agent.RBACEphemeral),
+			kube.RBACKubeProxy, kube.RBACConfigz, agent.RBAC, agent.RBACSender),
 		Inputs: []model.Input{{Flag: "from", Description: "the source: namespace/pod, namespace/deployment/name or node/NAME.",
-			Example: "shop/deployment/web", Check: CheckFrom},
+			Example: "shop/deployment/web", Check: CheckFrom, With: "to"},
 			{Flag: "to", Description: "the destination: namespace/pod, namespace/svc/name, an IP or CIDR, or a DNS name, with :port[/proto].",
-				Example: "shop/svc/api:8080", Check: CheckTo}},
+				Example: "shop/svc/api:8080", Check: CheckTo, With: "from"}},
 		Agents: []model.AgentUse{{Kind: model.AgentNode}},
 	}
 }
@@ -110,13 +108,13 @@ func (s *session) startAgents(ctx context.Context) error {
 		return failed[0].Err
 	}
 	s.node = nodes[0]
-	if p.Source == nil {
+	if p.Source == nil || p.Source.Spec.HostNetwork { // a hostNetwork pod's traffic is its node's
 		s.sender, s.in.HostSend = s.node, true
 		s.in.SrcIP = hostIP(ctx, s.env, p.Node)
 		s.in.SenderRef = s.node.Ref()
 		return nil
 	}
-	a, err := startSender(ctx, s.env, s.rec, p.Source)
+	a, err := source.Start(ctx, s.env, s.rec, p.Source)
 	if err != nil {
 		return err
 	}
@@ -129,23 +127,6 @@ func (s *session) startAgents(ctx context.Context) error {
 		s.in.Notes = append(s.in.Notes, fmt.Sprintf("sent by a stand-in with %s/%s's labels on its node (%s), not by the pod itself (%s)", p.Source.Namespace, p.Source.Name, a.IP, p.Source.Status.PodIP))
 	}
 	return nil
-}
-
-// startSender is the stand-in (default) or the ephemeral container (the
-// policy probe's --policy-live=ephemeral) for the source pod.
-func startSender(ctx context.Context, env *probes.Env, rec probes.Recorder, src *corev1.Pod) (probes.Agent, error) {
-	sa, ok := env.Agents.(agent.StandInAgents)
-	if !ok {
-		return probes.Agent{}, fmt.Errorf("this run's agents cannot send as another pod")
-	}
-	who := agent.StandInFor{Namespace: src.Namespace, Pod: src.Name, Node: src.Spec.NodeName, Labels: src.Labels}
-	if env.Options.PolicyLive == "ephemeral" {
-		rec.Stage("adding an ephemeral container to " + src.Namespace + "/" + src.Name + " to send as the pod itself")
-		return sa.StartEphemeral(ctx, who, 5*time.Minute), nil
-	}
-	rec.Cleanup(func(ctx context.Context) error { return agent.DeleteStandIns(ctx, env.Kube, src.Namespace, env.RunID) })
-	rec.Stage(fmt.Sprintf("starting a stand-in for %s/%s on node %s (its labels, never ready)", src.Namespace, src.Name, src.Spec.NodeName))
-	return sa.StartStandIn(ctx, who), nil
 }
 
 // rbacNode is what hostIP and the node facts read: the node.
@@ -220,14 +201,6 @@ func (s *session) destination(ctx context.Context) {
 	default:
 		s.in.Dest, s.in.DestNet = p.ToAddr, p.ToNet
 	}
-}
-
-// targetPort renders a Service port's targetPort.
-func targetPort(sp corev1.ServicePort) string {
-	if sp.TargetPort.IntValue() == 0 && sp.TargetPort.StrVal == "" {
-		return strconv.Itoa(int(sp.Port))
-	}
-	return sp.TargetPort.String()
 }
 
 // captureLive captures the failing live attempt at the sender's veth (and,

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/source"
 )
 
 // Source kinds.
@@ -44,9 +45,6 @@ type Spec struct {
 	Proto                                    string // tcp or udp
 	PortDefaulted                            bool
 }
-
-var workloadKinds = map[string]string{"deployment": "Deployment", "deploy": "Deployment", "statefulset": "StatefulSet", "sts": "StatefulSet",
-	"daemonset": "DaemonSet", "ds": "DaemonSet", "replicaset": "ReplicaSet", "rs": "ReplicaSet"}
 
 var portRE = regexp.MustCompile(`^(.*):([0-9]+)(?:/(tcp|udp|TCP|UDP))?$`)
 
@@ -96,18 +94,24 @@ func (s *Spec) setPort(v string) error {
 }
 
 func (s *Spec) parseFrom(from string) error {
-	parts := strings.Split(from, "/")
-	switch {
-	case len(parts) == 2 && parts[0] == "node" && parts[1] != "":
-		s.FromKind, s.FromName = FromNode, parts[1]
-	case len(parts) == 2 && parts[0] != "" && parts[1] != "":
-		s.FromKind, s.FromNS, s.FromName = FromPod, parts[0], parts[1]
-	case len(parts) == 3 && workloadKinds[strings.ToLower(parts[1])] != "" && parts[0] != "" && parts[2] != "":
-		s.FromKind, s.FromNS, s.WorkloadKind, s.FromName = FromWorkload, parts[0], workloadKinds[strings.ToLower(parts[1])], parts[2]
-	default:
+	if name, ok := strings.CutPrefix(from, "node/"); ok && name != "" && !strings.ContainsAny(name, "/ :*") {
+		s.FromKind, s.FromName = FromNode, name
+		return nil
+	}
+	r, err := source.Parse(from)
+	if err != nil {
 		return fmt.Errorf("FROM %q is not namespace/pod, namespace/deployment/name or node/NAME; e.g. shop/web-7d9c or shop/deployment/web", from)
 	}
+	s.FromKind, s.FromNS, s.FromName, s.WorkloadKind = FromPod, r.Namespace, r.Name, r.Kind
+	if r.Kind != "" {
+		s.FromKind = FromWorkload
+	}
 	return nil
+}
+
+// source is the pod or workload FROM names.
+func (s Spec) source() source.Ref {
+	return source.Ref{Namespace: s.FromNS, Name: s.FromName, Kind: s.WorkloadKind}
 }
 
 // parseTo reads the destination to, which is TO without its port; given is
@@ -150,13 +154,10 @@ func sample(pf netip.Prefix) netip.Addr {
 
 // From renders the source as given.
 func (s Spec) From() string {
-	switch s.FromKind {
-	case FromNode:
+	if s.FromKind == FromNode {
 		return "node/" + s.FromName
-	case FromWorkload:
-		return s.FromNS + "/" + strings.ToLower(s.WorkloadKind) + "/" + s.FromName
 	}
-	return s.FromNS + "/" + s.FromName
+	return s.source().String()
 }
 
 // To renders the destination with its port.

@@ -3,6 +3,8 @@ package trace
 import (
 	"strings"
 	"testing"
+
+	"github.com/netsleuth/netsleuth/probes/agent/ops"
 )
 
 func TestParse(t *testing.T) {
@@ -31,5 +33,13 @@ func TestParse(t *testing.T) {
 		if _, err := Parse(c.from, c.to, c.port); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("Parse(%q, %q, %q) err %v, want %q", c.from, c.to, c.port, err, c.want)
 		}
+	}
+}
+
+// TestDNSQuerySpecIsValid: the agent takes the resolution trace sends.
+func TestDNSQuerySpecIsValid(t *testing.T) {
+	spec := dnsquerySpec("kubernetes.default")
+	if err := (ops.Request{Ops: []ops.Op{{Kind: ops.DNS, DNS: &spec}}}).Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

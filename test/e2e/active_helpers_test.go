@@ -8,6 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+
+	"github.com/netsleuth/netsleuth/probes/agent"
 )
 
 // preStartedAgents creates, in a test namespace, the pod-network agents run
@@ -27,7 +29,7 @@ func preStartedAgents(t *testing.T, runID string) string {
 					SecurityContext: &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](65534),
 						Sysctls: []corev1.Sysctl{{Name: "net.ipv4.ping_group_range", Value: "0 2147483647"}}},
 					Containers: []corev1.Container{{Name: "agent", Image: "netsleuth.local/netsleuth:dev",
-						ImagePullPolicy: corev1.PullNever, Command: []string{"/netsleuth", "agent", "serve"}}},
+						ImagePullPolicy: corev1.PullNever, Command: []string{agent.Binary, "agent", "serve"}}},
 				},
 			})
 		}

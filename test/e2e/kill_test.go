@@ -14,6 +14,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/netsleuth/netsleuth/probes/agent"
 )
 
 // How the kill test stops a run.
@@ -156,7 +158,7 @@ func assertNoAgentPods(t *testing.T) {
 	}
 	for _, p := range pods.Items {
 		for _, c := range p.Spec.Containers {
-			if len(c.Command) > 1 && c.Command[0] == "/netsleuth" && c.Command[1] == "agent" && strings.HasPrefix(p.Name, "netsleuth-") {
+			if len(c.Command) > 1 && c.Command[0] == agent.Binary && c.Command[1] == "agent" && strings.HasPrefix(p.Name, "netsleuth-") {
 				t.Errorf("agent pod %s/%s is still there (%s)", p.Namespace, p.Name, p.Status.Phase)
 			}
 		}

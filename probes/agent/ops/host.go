@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // Route is one IPv4 route from /proc/net/route.
@@ -136,23 +135,18 @@ func runRoutes(o Op, procRoot string) Result {
 	return r
 }
 
-// runReadFiles reads small files such as /proc/sys/net/ipv4/ip_forward.
-// Only paths under /proc and /sys are allowed.
-func runReadFiles(o Op) Result {
+// runReadFiles reads small files such as /proc/sys/net/ipv4/ip_forward,
+// from the readable set only (Readable).
+func runReadFiles(o Op, env Env) Result {
 	r := Result{Op: o, Files: map[string]string{}, Outcome: OK}
 	var missing []string
 	for _, p := range o.Paths {
-		clean := filepath.Clean(p)
-		if !strings.HasPrefix(clean, "/proc/") && !strings.HasPrefix(clean, "/sys/") {
-			missing = append(missing, p+": not under /proc or /sys")
-			continue
-		}
-		b, err := os.ReadFile(clean)
+		v, err := env.readFile(p)
 		if err != nil {
 			missing = append(missing, err.Error())
 			continue
 		}
-		r.Files[p] = strings.TrimSpace(string(b))
+		r.Files[p] = v
 	}
 	if len(missing) > 0 {
 		r.Error = strings.Join(missing, "; ")
@@ -193,7 +187,11 @@ func runIPTablesSave(ctx context.Context, o Op, hostRoot string) Result {
 	cmd.Path, cmd.Args = bin, args
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: hostRoot}
+	attr, err := chrootAttr(hostRoot)
+	if err != nil {
+		return fail(r, err)
+	}
+	cmd.SysProcAttr = attr
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,6 +26,8 @@ func Classify(err error) Outcome {
 		return OK
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return Refused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return Reset
 	case errors.Is(err, syscall.EHOSTUNREACH):
 		return HostUnreach
 	case errors.Is(err, syscall.ENETUNREACH):
@@ -49,14 +52,33 @@ func fail(r Result, err error) Result {
 	return r
 }
 
+// explain adds the ICMP error the socket got to a result that did not
+// succeed: its code says more than the errno (an administrative prohibition
+// reads as "no route to host" to TCP), and its sender whether the target
+// or something on the way answered.
+func (t *icmpTrap) explain(r Result) Result {
+	if r.Outcome == OK {
+		return r
+	}
+	if e := t.read(); e != nil {
+		r.ICMP = e
+		if o := e.outcome(); o != "" {
+			r.Outcome = o
+		}
+	}
+	return r
+}
+
 // runTCP connects to Target:Port once.
 func runTCP(ctx context.Context, o Op) Result {
 	r := Result{Op: o, Sent: 1}
-	d := net.Dialer{Timeout: o.timeout()}
+	t := newICMPTrap()
+	defer t.close()
+	d := net.Dialer{Timeout: o.timeout(), Control: t.control}
 	start := time.Now()
 	c, err := d.DialContext(ctx, "tcp", hostPort(o))
 	if err != nil {
-		return fail(r, err)
+		return t.explain(fail(r, err))
 	}
 	defer c.Close()
 	r.Received, r.Outcome, r.Local = 1, OK, c.LocalAddr().String()
@@ -67,10 +89,12 @@ func runTCP(ctx context.Context, o Op) Result {
 // runUDP sends Count datagrams and waits for each to be echoed.
 func runUDP(ctx context.Context, o Op) Result {
 	r := Result{Op: o}
-	var d net.Dialer
+	t := newICMPTrap()
+	defer t.close()
+	d := net.Dialer{Control: t.control}
 	c, err := d.DialContext(ctx, "udp", hostPort(o))
 	if err != nil {
-		return fail(r, err)
+		return t.explain(fail(r, err))
 	}
 	defer c.Close()
 	r.Local = c.LocalAddr().String()
@@ -95,7 +119,7 @@ func runUDP(ctx context.Context, o Op) Result {
 			r.RTTsMs = append(r.RTTsMs, ms(time.Since(start)))
 		}
 	}
-	return echoOutcome(r, lastErr)
+	return t.explain(echoOutcome(r, lastErr))
 }
 
 func echoOutcome(r Result, lastErr error) Result {
@@ -153,7 +177,11 @@ func runICMP(ctx context.Context, o Op) Result {
 		r.Received++
 		r.RTTsMs = append(r.RTTsMs, ms(rtt))
 	}
-	return echoOutcome(r, lastErr)
+	r = echoOutcome(r, lastErr)
+	if f := (icmpFailure{}); r.Outcome != OK && errors.As(lastErr, &f) {
+		r.ICMP = &f.ICMPError
+	}
+	return r
 }
 
 // pingOnce sends one echo request with sequence seq and waits for its reply.
@@ -172,7 +200,7 @@ func pingOnce(c *icmp.PacketConn, to net.Addr, seq int, timeout time.Duration) (
 	buf := make([]byte, 1500)
 	for {
 		_ = c.SetReadDeadline(deadline)
-		n, _, err := c.ReadFrom(buf)
+		n, from, err := c.ReadFrom(buf)
 		if err != nil {
 			return 0, err
 		}
@@ -186,10 +214,21 @@ func pingOnce(c *icmp.PacketConn, to net.Addr, seq int, timeout time.Duration) (
 				return time.Since(start), nil
 			}
 		case ipv4.ICMPTypeDestinationUnreachable:
-			return 0, fmt.Errorf("ICMP destination unreachable code %d: %w", m.Code, unreachErr(m.Code))
+			e := icmpFailure{ICMPError{Type: 3, Code: m.Code}}
+			if from != nil {
+				e.From, _, _ = strings.Cut(from.String(), ":")
+			}
+			return 0, e
 		}
 	}
 }
+
+// icmpFailure is the destination unreachable an echo request got; it
+// unwraps to the errno Linux maps its code to.
+type icmpFailure struct{ ICMPError }
+
+func (e icmpFailure) Error() string { return e.String() }
+func (e icmpFailure) Unwrap() error { return unreachErr(e.Code) }
 
 // unreachErr maps an ICMP destination-unreachable code to the errno Linux uses.
 func unreachErr(code int) error {
@@ -221,7 +260,9 @@ func runHTTP(ctx context.Context, o Op) Result {
 	if err != nil {
 		return fail(r, err)
 	}
-	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true}
+	t := newICMPTrap()
+	defer t.close()
+	tr := &http.Transport{Proxy: nil, DisableKeepAlives: true, DialContext: (&net.Dialer{Control: t.control}).DialContext}
 	if o.TLS {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // only the status is read
 	}
@@ -229,7 +270,7 @@ func runHTTP(ctx context.Context, o Op) Result {
 	start := time.Now()
 	resp, err := (&http.Client{Transport: tr, CheckRedirect: noRedirect}).Do(req)
 	if err != nil {
-		return fail(r, err)
+		return t.explain(fail(r, err))
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))

@@ -109,6 +109,11 @@ func FuzzResponseJSON(f *testing.F) {
 	f.Add([]byte(`{"hostname":"n","results":[{"op":{"kind":"routes"},"outcome":"ok","routes":[{"dst":"0.0.0.0/0","gateway":"192.0.2.1","iface":"eth0","metric":0}]},{"op":{"kind":"read-files"},"outcome":"ok","files":{"/proc/sys/net/ipv4/ip_forward":"1"}}]}`))
 	f.Add([]byte(`{"results":[{"op":{"kind":"http","target":"10.0.0.1","port":10250,"tls":true},"outcome":"ok","status":401,"body":"Unauthorized"}]}`))
 	f.Add([]byte(`{"ops":null}`))
+	for _, c := range refusals {
+		if len(c.body) < 4<<10 { // large seeds make minimising slow; the unit tests cover them
+			f.Add([]byte(c.body))
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var req Request
 		if json.Unmarshal(data, &req) == nil {
@@ -132,6 +137,47 @@ func FuzzResponseJSON(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzDecodeRequest is what the agent does with its stdin: a request it
+// takes is valid and within every bound (nothing is run here: the ops would
+// send traffic); one it refuses says why in one line.
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add([]byte(`{"ops":[{"kind":"tcp","target":"10.244.1.5","port":8765,"timeoutMs":1500},{"kind":"icmp","target":"10.244.1.5","count":3}]}`))
+	f.Add([]byte(`{"ops":[{"kind":"read-files","paths":["/proc/sys/net/ipv4/ip_forward","/sys/class/net/eth0/iflink"]},{"kind":"routes"},{"kind":"iptables-save","table":"nat"}]}`))
+	f.Add([]byte(`{"ops":[{"kind":"http","target":"metadata.google.internal","port":80,"path":"/computeMetadata/v1/"}]}`))
+	for _, c := range refusals {
+		if len(c.body) < 4<<10 { // large seeds make minimising slow; the unit tests cover them
+			f.Add([]byte(c.body))
+		}
+	}
+	f.Fuzz(checkDecodeRequest)
+}
+
+func checkDecodeRequest(t *testing.T, data []byte) {
+	req, err := DecodeRequest(bytes.NewReader(data))
+	if err != nil {
+		if _, ok := err.(*Refusal); !ok || err.Error() == "" || strings.ContainsAny(err.Error(), "\n\r") {
+			t.Fatalf("refusal %q (%T) is not one line", err, err)
+		}
+		return
+	}
+	if err := req.Validate(); err != nil || len(req.Ops) > MaxOps {
+		t.Fatalf("accepted a request Validate refuses: %v", err)
+	}
+	for _, o := range req.Ops {
+		if o.Count < 0 || o.Count > MaxCount || o.TimeoutMs < 0 || o.TimeoutMs > MaxTimeoutMs || o.Port < 0 || o.Port > 65535 {
+			t.Fatalf("accepted op %+v out of bounds", o)
+		}
+		for _, p := range o.Paths {
+			if _, ok := readRootOf(p); !ok || strings.Contains(p, "..") && strings.Contains("/"+p+"/", "/../") {
+				t.Fatalf("accepted path %q outside the readable set", p)
+			}
+		}
+		if o.Kind == DNS && (o.DNS == nil || o.DNS.Search != nil && o.DNS.Search.Path != "" && o.DNS.Search.Path != "/etc/resolv.conf") {
+			t.Fatalf("accepted dns op %+v", o)
+		}
+	}
 }
 
 // roundTrip checks that v's encoding decodes to a value with the same

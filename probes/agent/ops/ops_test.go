@@ -2,13 +2,16 @@ package ops
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 )
 
@@ -142,21 +145,111 @@ func TestRoutesAndReadFilesFromFakeProc(t *testing.T) {
 	}
 	resp := Run(context.Background(), Request{Ops: []Op{
 		{Kind: Routes},
-		{Kind: ReadFiles, Paths: []string{"/proc/sys/net/ipv4/ip_forward", "/etc/passwd", "/proc/sys/nonexistent"}},
+		{Kind: ReadFiles, Paths: []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/nonexistent"}},
 		{Kind: IPTablesSave},
-		{Kind: "bogus"},
 	}}, Env{ProcRoot: dir})
+	if resp.Error != "" {
+		t.Fatalf("refused: %s", resp.Error)
+	}
 	if r := resp.Results[0]; r.Outcome != OK || len(r.Routes) != 5 {
 		t.Errorf("routes: %+v", r)
 	}
 	r := resp.Results[1]
-	if _, ok := r.Files["/proc/sys/net/ipv4/ip_forward"]; !ok || r.Error == "" || len(r.Files) != 1 {
-		t.Errorf("read-files: %+v", r)
+	if _, ok := r.Files["/proc/sys/net/ipv4/ip_forward"]; !ok || r.Error == "" || len(r.Files) != 1 || r.Outcome != OK {
+		t.Errorf("read-files: a missing sysctl is an error of the op, not a refusal: %+v", r)
 	}
 	if r := resp.Results[2]; r.Outcome != Failed {
 		t.Errorf("iptables-save without a host root: %+v", r)
 	}
-	if r := resp.Results[3]; r.Outcome != Failed {
-		t.Errorf("unknown op: %+v", r)
+}
+
+// TestHTTPReset: a server that accepts and then resets the connection is a
+// reset, which arrived (the path works), not a failure of the network.
+func TestHTTPReset(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			buf := make([]byte, 512)
+			_, _ = c.Read(buf) // the request
+			_ = c.(*net.TCPConn).SetLinger(0)
+			c.Close() // RST
+		}
+	}()
+	r := Run(context.Background(), Request{Ops: []Op{{Kind: HTTP, Target: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, Path: "/"}}}, Env{}).Results[0]
+	if r.Outcome != Reset || !r.Arrived() || r.Reached() {
+		t.Errorf("reset: got %s (%s), arrived %v", r.Outcome, r.Error, r.Arrived())
+	}
+}
+
+// TestClassifyFacts: each kernel answer is its own fact, and only the ones
+// that prove the packets reached the target's host count as arrived.
+func TestClassifyFacts(t *testing.T) {
+	cases := []struct {
+		err     error
+		want    Outcome
+		arrived bool
+	}{
+		{nil, OK, true},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, Refused, true},
+		{&net.OpError{Op: "read", Err: os.NewSyscallError("read", syscall.ECONNRESET)}, Reset, true},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.EHOSTUNREACH)}, HostUnreach, false},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}, NetUnreach, false},
+		{&net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.EPERM)}, AdminProhibit, false},
+		{os.ErrDeadlineExceeded, Timeout, false},
+		{errors.New("something else"), Failed, false},
+	}
+	for _, c := range cases {
+		got := Classify(c.err)
+		if got != c.want || (Result{Outcome: got}).Arrived() != c.arrived {
+			t.Errorf("Classify(%v) = %s (arrived %v), want %s (arrived %v)", c.err, got, Result{Outcome: got}.Arrived(), c.want, c.arrived)
+		}
+		if !slices.Contains(Outcomes, got) {
+			t.Errorf("Outcomes lacks %s", got)
+		}
+	}
+}
+
+// TestICMPFacts: the ICMP code decides the outcome, and a port unreachable
+// from another address than the target is a firewall's REJECT on the way,
+// not an arrival.
+func TestICMPFacts(t *testing.T) {
+	op := Op{Kind: TCP, Target: "192.168.2.10", Port: 80}
+	cases := []struct {
+		icmp              ICMPError
+		want              Outcome
+		arrived, rejected bool
+	}{
+		{ICMPError{3, 3, "192.168.2.10"}, Refused, true, true}, // the target's own firewall
+		{ICMPError{3, 3, "10.250.0.254"}, Refused, false, true},
+		{ICMPError{3, 13, "10.250.0.254"}, AdminProhibit, false, true},
+		{ICMPError{3, 1, "10.250.0.254"}, HostUnreach, false, false},
+		{ICMPError{3, 0, "10.250.0.254"}, NetUnreach, false, false},
+	}
+	for _, c := range cases {
+		r := Result{Op: op, Outcome: c.icmp.outcome(), ICMP: &c.icmp}
+		if r.Outcome != c.want || r.Arrived() != c.arrived {
+			t.Errorf("%s: %s (arrived %v), want %s (arrived %v)", c.icmp, r.Outcome, r.Arrived(), c.want, c.arrived)
+		}
+		if r.Rejected() != c.rejected || r.NotListening() {
+			t.Errorf("%s in answer to a TCP connect: rejected %v, want %v; never a closed port's", c.icmp, r.Rejected(), c.rejected)
+		}
+	}
+	if r := (Result{Op: op, Outcome: Refused}); !r.NotListening() || r.Rejected() {
+		t.Error("a TCP reset: nothing listens")
+	}
+	udp := Result{Op: Op{Kind: UDP, Target: "192.168.2.10"}, Outcome: Refused, ICMP: &ICMPError{3, 3, "192.168.2.10"}}
+	if !udp.NotListening() || udp.Rejected() {
+		t.Error("a UDP port unreachable from the target: nothing listens")
+	}
+	if s := (ICMPError{3, 13, "10.250.0.254"}).String(); s != "ICMP destination unreachable code 13 (communication administratively prohibited) from 10.250.0.254" {
+		t.Error(s)
 	}
 }

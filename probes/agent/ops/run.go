@@ -15,25 +15,45 @@ type Env struct {
 	HostRoot string
 	// ProcRoot is where /proc is mounted; "" means /proc.
 	ProcRoot string
+	// SysRoot is where read-files looks up its paths (the readable set);
+	// "" means /. Tests give a directory holding proc/ and sys/.
+	SysRoot string
 }
 
-// MaxOps bounds one request.
-const MaxOps = 256
+// Check is what Run refuses: a request Validate refuses, or one whose
+// read-files paths lead out of the readable set through symbolic links.
+func (env Env) Check(req Request) error {
+	if err := req.Validate(); err != nil {
+		return err
+	}
+	for i, o := range req.Ops {
+		if o.Kind != ReadFiles {
+			continue
+		}
+		for _, p := range o.Paths {
+			if err := env.checkLinks(p); err != nil {
+				return refuse("op %d (%.40q): %v", i, o.Kind, err)
+			}
+		}
+	}
+	return nil
+}
 
 // Run runs every op of req concurrently and returns their results in order.
+// A request Check refuses runs nothing: the response carries the refusal
+// as Error and no results.
 func Run(ctx context.Context, req Request, env Env) Response {
 	if env.ProcRoot == "" {
 		env.ProcRoot = "/proc"
 	}
-	resp := Response{Results: make([]Result, len(req.Ops))}
+	var resp Response
 	resp.Hostname, _ = os.Hostname()
 	resp.Addrs = localAddrs()
-	if len(req.Ops) > MaxOps {
-		for i, o := range req.Ops {
-			resp.Results[i] = Result{Op: o, Outcome: Failed, Error: fmt.Sprintf("request has %d ops, more than %d", len(req.Ops), MaxOps)}
-		}
+	if err := env.Check(req); err != nil {
+		resp.Error = err.Error()
 		return resp
 	}
+	resp.Results = make([]Result, len(req.Ops))
 	sem := make(chan struct{}, 32)
 	var wg sync.WaitGroup
 	for i, o := range req.Ops {
@@ -58,7 +78,7 @@ func runOp(ctx context.Context, o Op, env Env) Result {
 	case HTTP:
 		return runHTTP(ctx, o)
 	case ReadFiles:
-		return runReadFiles(o)
+		return runReadFiles(o, env)
 	case Routes:
 		return runRoutes(o, env.ProcRoot)
 	case IPTablesSave:

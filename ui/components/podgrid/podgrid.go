@@ -106,8 +106,7 @@ func Parse(evidence []string) Grid {
 
 // outcome is the ops outcome a result line starts with.
 func outcome(s string) string {
-	for _, o := range []ops.Outcome{ops.OK, ops.Refused, ops.Timeout, ops.HostUnreach, ops.NetUnreach,
-		ops.AdminProhibit, ops.PartialLoss, ops.PermissionDeny, ops.Failed} {
+	for _, o := range ops.Outcomes {
 		if strings.HasPrefix(s, string(o)) {
 			return string(o)
 		}
