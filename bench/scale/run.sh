@@ -8,14 +8,15 @@
 # medians of RUNS, default 3), API requests and bytes read
 # (NETSLEUTH_API_STATS), the synthetic cluster's creation and removal times,
 # and the machine's load. Run from the repo root with the lab up; SIZES="small"
-# limits the sizes. The synthetic cluster is removed at the end.
+# limits the sizes. The synthetic cluster is removed at the end (KEEP_SYNTH=1
+# leaves it to `lab down`, which removes it with the lab's etcd).
 set -euo pipefail
 export KUBECONFIG=$PWD/.lab/kubeconfig
 bin=.lab/bin/netsleuth-bench
 lab=.lab/bin/lab-bench
 CGO_ENABLED=0 go build -o "$bin" .
 go build -o "$lab" ./hack/lab
-trap '"$lab" synth off' EXIT
+[ -n "${KEEP_SYNTH:-}" ] || trap '"$lab" synth off' EXIT
 agent="--agent-image netsleuth.local/netsleuth:dev --agent-pull-policy Never"
 kubectl=$(command -v kubectl)
 peer="$kubectl get pods,nodes,services,endpointslices,networkpolicies -A -o json"
@@ -34,5 +35,7 @@ for size in ${SIZES:-small medium large}; do
   done
   load
 done
-/usr/bin/time -f "lab synth off: %e s wall" "$lab" synth off 2>&1 | grep -E 'removed|wall'
-trap - EXIT
+if [ -z "${KEEP_SYNTH:-}" ]; then
+  /usr/bin/time -f "lab synth off: %e s wall" "$lab" synth off 2>&1 | grep -E 'removed|wall'
+  trap - EXIT
+fi
