@@ -37,6 +37,7 @@ const (
 	// kube-proxy skips Services naming another proxy.
 	proxyNameLabel = "service.kubernetes.io/service-proxy-name"
 	synthWorkers   = 64
+	synthDeleters  = 8
 )
 
 // synthSize is one of the sizes the scale benchmarks use.
@@ -164,13 +165,13 @@ func synthPolicy(ns string, k, apps int, size string) *networkingv1.NetworkPolic
 // synthClient has no client-side rate limit: the lab's admin is exempt from
 // API priority and fairness, and the point is to fill the server fast. It
 // speaks protobuf, which costs the API server (on the same CPUs) a fraction
-// of JSON's decoding and encoding.
-func (l *lab) synthClient() (kubernetes.Interface, error) {
+// of JSON's decoding and encoding. timeout bounds each request (0: none).
+func (l *lab) synthClient(timeout time.Duration) (kubernetes.Interface, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", l.p.Kubeconfig())
 	if err != nil {
 		return nil, err
 	}
-	cfg.Timeout, cfg.RateLimiter = 60*time.Second, flowcontrol.NewFakeAlwaysRateLimiter()
+	cfg.Timeout, cfg.RateLimiter = timeout, flowcontrol.NewFakeAlwaysRateLimiter()
 	cfg.ContentType = runtime.ContentTypeProtobuf
 	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	return kubernetes.NewForConfig(cfg)
@@ -178,7 +179,7 @@ func (l *lab) synthClient() (kubernetes.Interface, error) {
 
 // synth creates the synthetic cluster of size z (after removing any other).
 func (l *lab) synth(ctx context.Context, z synthSize) error {
-	cs, err := l.synthClient()
+	cs, err := l.synthClient(60 * time.Second)
 	if err != nil {
 		return err
 	}
@@ -275,7 +276,12 @@ func synthSlices(ctx context.Context, cs kubernetes.Interface) (int, error) {
 // kubelet would ever confirm a graceful delete), then the namespaces and the
 // nodes, and waits until they are gone.
 func (l *lab) unsynth(ctx context.Context) error {
-	cs, err := l.synthClient()
+	// One namespace's DeleteCollection removes its hundreds of pods one by
+	// one on the server: it is bounded by ctx and the wait below, not by a
+	// per-request timeout, and a few run at once (the server has 8
+	// delete-collection workers; 64 at once starved each other past a
+	// minute on the medium size).
+	cs, err := l.synthClient(0)
 	if err != nil {
 		return err
 	}
@@ -294,7 +300,7 @@ func (l *lab) unsynth(ctx context.Context) error {
 	start := time.Now()
 	now := metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(synthWorkers)
+	g.SetLimit(synthDeleters)
 	for _, n := range nss.Items {
 		g.Go(func() error {
 			if err := cs.CoreV1().Pods(n.Name).DeleteCollection(gctx, now, metav1.ListOptions{}); err != nil {
