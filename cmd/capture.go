@@ -195,6 +195,7 @@ func (o *CaptureOptions) Run(ctx context.Context) error {
 		return usageErrorf("pod %s/%s is %s and has no node or IP yet; capture a running pod", o.ns, o.pod, pod.Status.Phase)
 	}
 	m := o.Agent.manager(kube, cfg, o.Agent.runID())
+	m.Plan([]probes.AgentKind{probes.AgentNode})
 	defer func() {
 		cctx, cancel := contextWithTimeout(60 * time.Second)
 		defer cancel()

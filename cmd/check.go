@@ -156,7 +156,8 @@ func (o *CheckOptions) output() (io.Writer, func(), error) {
 }
 
 // progressSink prints one line per finished probe, for people watching
-// stderr: its counts, how long it took, and when it ended after the run began.
+// stderr: its counts, how long it took, and when it ended after the run
+// began; and the session's own progress (the agents it starts).
 func progressSink(w io.Writer) model.Sink {
 	counts := map[string]*model.Summary{}
 	started := map[string]time.Time{}
@@ -165,15 +166,17 @@ func progressSink(w io.Writer) model.Sink {
 	return model.SinkFunc(func(e model.Event) {
 		mu <- struct{}{}
 		defer func() { <-mu }()
-		switch e.Type {
-		case model.EventStarted:
+		switch {
+		case e.Probe == "" && e.Type == model.EventProgress:
+			fmt.Fprintf(w, "  %s\n", e.Message)
+		case e.Type == model.EventStarted:
 			counts[e.Probe], started[e.Probe] = &model.Summary{}, e.Time
 			if first.IsZero() {
 				first = e.Time
 			}
-		case model.EventFinding:
+		case e.Type == model.EventFinding:
 			counts[e.Probe].Add(e.Finding.Status)
-		case model.EventFinished:
+		case e.Type == model.EventFinished:
 			s := counts[e.Probe]
 			fmt.Fprintf(w, "  %-24s %d pass, %d warn, %d fail, %d error, %d skip  (%.1fs, done at %.1fs)\n", e.Probe,
 				s.Pass, s.Warn, s.Fail, s.Error, s.Skip, e.Time.Sub(started[e.Probe]).Seconds(), e.Time.Sub(first).Seconds())

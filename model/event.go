@@ -17,7 +17,9 @@ const (
 // Event is one step of a probe's run. The TUI and the headless reporters are two
 // sinks of the same stream of events.
 type Event struct {
-	RunID   string    `json:"runId"`
+	RunID string `json:"runId"`
+	// Probe is empty in a progress event of the session itself (the
+	// agents it starts for the probes as the run begins).
 	Probe   string    `json:"probe"`
 	Type    EventType `json:"type"`
 	Time    time.Time `json:"time"`
@@ -47,6 +49,37 @@ type ProbeInfo struct {
 	Inputs      []Input      `json:"inputs,omitempty"`
 	// Default probes run when no --probe flag is given: they need no extra input.
 	Default bool `json:"default"`
+	// Agents are the in-cluster agents the probe may start. A run derives
+	// from them the PodSecurity level of its agent namespace (privileged
+	// only when a probe may start node agents) and starts, as it begins,
+	// the kinds its probes start on the whole node sample.
+	Agents []AgentUse `json:"agents,omitempty"`
+}
+
+// AgentKind says where an agent pod's network lives.
+type AgentKind string
+
+// The kinds of agent a probe can start.
+const (
+	// AgentPod is a pod on the pod network, PodSecurity "restricted".
+	AgentPod AgentKind = "pod"
+	// AgentPeer is a second pod-network agent on the same node, for
+	// same-node pod-to-pod traffic.
+	AgentPeer AgentKind = "peer"
+	// AgentNode is a privileged hostNetwork pod with the host's root
+	// mounted read-only at /host: it sees the node's routes, sysctls and
+	// iptables. Probes announce it before asking for it.
+	AgentNode AgentKind = "node"
+)
+
+// AgentUse is one kind of agent a probe may start.
+type AgentUse struct {
+	Kind AgentKind `json:"kind"`
+	// Sample is true when the probe starts this kind on every node of the
+	// run's node sample (--max-nodes) whenever it runs, so the run can
+	// start them before the probe asks; false when only on nodes the probe
+	// picks as it goes (where a path fails, or a sub-sample of its own).
+	Sample bool `json:"sample,omitempty"`
 }
 
 // Permission is one RBAC verb on one resource a probe needs.

@@ -4,24 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
+	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 )
 
-// AgentKind says where an agent pod's network lives.
-type AgentKind string
+// AgentKind says where an agent pod's network lives (model.AgentKind).
+type AgentKind = model.AgentKind
 
-// The kinds of agent a probe can ask for.
+// The kinds of agent a probe can ask for (see model.AgentPod).
 const (
-	// AgentPod is a pod on the pod network, PodSecurity "restricted".
-	AgentPod AgentKind = "pod"
-	// AgentPeer is a second pod-network agent on the same node, for
-	// same-node pod-to-pod traffic.
-	AgentPeer AgentKind = "peer"
-	// AgentNode is a privileged hostNetwork pod with the host's root
-	// mounted read-only at /host: it sees the node's routes, sysctls and
-	// iptables. Probes announce it with a Stage before asking for it.
-	AgentNode AgentKind = "node"
+	AgentPod  = model.AgentPod
+	AgentPeer = model.AgentPeer
+	AgentNode = model.AgentNode
 )
 
 // Agent is one agent pod of the run.
@@ -66,6 +62,10 @@ type Agents interface {
 	Exec(ctx context.Context, a Agent, req ops.Request) (ops.Response, error)
 	// Namespace is where the agents live (it may not exist yet).
 	Namespace() string
+	// Prepare readies that namespace before any agent starts (the run's
+	// own one created, the run's Lease in it first), for a probe that puts
+	// an object of its own there while its agents start.
+	Prepare(ctx context.Context) error
 	// Leftovers lists namespaces and pods left by earlier, killed runs. It
 	// returns them only to its first caller in a run, so one probe reports them.
 	Leftovers(ctx context.Context) ([]string, error)
@@ -116,4 +116,67 @@ type Liveness interface {
 	// Lost returns an *AgentLostError when a's pod is gone, being deleted
 	// or no longer running, and nil when it runs or nothing is known.
 	Lost(a Agent) error
+}
+
+// Planner is implemented by agents that must know, before their first pod,
+// every kind a run may start: probes/agent's Manager creates the run's own
+// namespace at the PodSecurity level those kinds need (privileged only for
+// node agents), since admission may judge a relabelled namespace by its old
+// level for a while. The session plans from the probes' declared Agents.
+type Planner interface {
+	Plan(kinds []AgentKind)
+}
+
+// AgentKinds is every kind of agent the probes of ps may start with options
+// o: what a run's namespace must admit. A probe --read-only left out, or one
+// that creates nothing with o, starts none.
+func AgentKinds(ps []Probe, o Options) []AgentKind {
+	var out []AgentKind
+	for _, p := range ps {
+		if !startsAgents(p, o) {
+			continue
+		}
+		for _, u := range AgentUses(p, o) {
+			if !slices.Contains(out, u.Kind) {
+				out = append(out, u.Kind)
+			}
+		}
+	}
+	return out
+}
+
+// SampleAgents maps each kind of agent that probes of ps start on the whole
+// node sample to those probes' IDs: what a run can start as it begins.
+func SampleAgents(ps []Probe, o Options) map[AgentKind][]string {
+	out := map[AgentKind][]string{}
+	for _, p := range ps {
+		if !startsAgents(p, o) {
+			continue
+		}
+		for _, u := range AgentUses(p, o) {
+			if u.Sample && !slices.Contains(out[u.Kind], p.Info().ID) {
+				out[u.Kind] = append(out[u.Kind], p.Info().ID)
+			}
+		}
+	}
+	return out
+}
+
+// AgentUser is implemented by a probe whose agents depend on its options
+// (with --from it sends as the user's workload instead of from the node
+// sample); AgentsFor then says what Info().Agents says for o.
+type AgentUser interface {
+	AgentsFor(o Options) []model.AgentUse
+}
+
+// AgentUses is the agents p may start with options o.
+func AgentUses(p Probe, o Options) []model.AgentUse {
+	if u, ok := p.(AgentUser); ok {
+		return u.AgentsFor(o)
+	}
+	return p.Info().Agents
+}
+
+func startsAgents(p Probe, o Options) bool {
+	return !IsSkipped(p) && len(Writes(p, o)) > 0
 }

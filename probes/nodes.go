@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netsleuth/netsleuth/model"
@@ -74,17 +75,43 @@ func Coverage(probeID string, s kube.NodeSample) []model.Finding {
 	if f, ok := kube.SampledFinding(s); ok {
 		out = append(out, f)
 	}
+	return append(out, Skipped(probeID, "test from", s, kube.Names(s.NotReady))...)
+}
+
+// Skipped is what a probe records about nodes that are not Ready and that
+// it left out (left, names): the run's nodes.not-ready finding, made from s
+// (the sample, or kube.EveryNode), and, citing it, the probe's own
+// <probe>.nodes-skipped, "<probe> did not <did> N node(s) that are not
+// Ready: …". Nothing when it left none out.
+func Skipped(probeID, did string, s kube.NodeSample, left []string) []model.Finding {
 	cause, ok := kube.NotReadyFinding(s)
-	if !ok {
-		return out
+	if !ok || len(left) == 0 {
+		return nil
 	}
 	skipped := model.Finding{
-		ID:     probeID + ".nodes-skipped",
-		Status: model.StatusWarn,
-		Title: fmt.Sprintf("%s did not test from %s node(s) that are not Ready: %s",
-			probeID, kube.Count(len(s.NotReady)), kube.FirstNames(kube.Names(s.NotReady))),
+		ID:      probeID + ".nodes-skipped",
+		Status:  model.StatusWarn,
+		Subject: kube.NodesSubject,
+		Title: fmt.Sprintf("%s did not %s %s node(s) that are not Ready: %s",
+			probeID, did, kube.Count(len(left)), kube.FirstNames(left)),
+		Evidence: []string{"left out: " + strings.Join(left, ", ")},
 	}
-	return append(out, cause, skipped.Symptom(cause))
+	return []model.Finding{cause, skipped.Symptom(cause)}
+}
+
+// SplitReporting splits nodes into those whose kubelet reports and those
+// whose kubelet stopped reporting (kube.Unreachable): a read through the
+// API server's node proxy (configz) could only fail or time out there, so
+// probes do not try it and record Skipped for them instead.
+func SplitReporting(nodes []corev1.Node) (reporting []corev1.Node, silent []string) {
+	for _, n := range nodes {
+		if kube.Unreachable(n) {
+			silent = append(silent, n.Name)
+		} else {
+			reporting = append(reporting, n)
+		}
+	}
+	return reporting, silent
 }
 
 // RecordCoverage records Coverage(probeID, s) through rec.

@@ -73,7 +73,7 @@ func TestCoverageIsOneGroupAcrossProbes(t *testing.T) {
 	if len(r.Findings) != 5 {
 		t.Fatalf("%d findings, want nodes.sampled, nodes.not-ready and 3 symptoms", len(r.Findings))
 	}
-	syms := r.Symptoms(kube.IDNodesNotReady)
+	syms := r.Symptoms(model.KeyOf(kube.IDNodesNotReady, kube.NodesSubject, ""))
 	if len(syms) != 3 || syms[0].ID != "pod-to-pod.nodes-skipped" || syms[0].Status != model.StatusWarn {
 		t.Errorf("symptoms of nodes.not-ready: %+v", syms)
 	}

@@ -19,9 +19,10 @@ import (
 
 // fakeProbe is a probe whose Run is a function.
 type fakeProbe struct {
-	id   string
-	run  func(ctx context.Context, env *Env, rec Recorder) error
-	rbac []model.Permission // nil: get and list on nodes
+	id     string
+	run    func(ctx context.Context, env *Env, rec Recorder) error
+	rbac   []model.Permission // nil: get and list on nodes
+	agents []model.AgentUse
 }
 
 func (p fakeProbe) Info() model.ProbeInfo {
@@ -29,7 +30,7 @@ func (p fakeProbe) Info() model.ProbeInfo {
 	if perms == nil {
 		perms = []model.Permission{{Resource: "nodes", Verbs: []string{"get", "list"}}}
 	}
-	return model.ProbeInfo{ID: p.id, Title: "Fake " + p.id, Scenario: "Z", RBAC: perms}
+	return model.ProbeInfo{ID: p.id, Title: "Fake " + p.id, Scenario: "Z", RBAC: perms, Agents: p.agents}
 }
 
 func (p fakeProbe) Run(ctx context.Context, env *Env, rec Recorder) error {

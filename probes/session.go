@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,6 +61,10 @@ type Session struct {
 	known  map[string]Probe
 	events *queue
 
+	// agentsDone closes when the agents started as the run began are
+	// started, or given up (Close waits for it before deleting them).
+	agentsDone chan struct{}
+
 	mu       sync.Mutex
 	options  Options
 	order    []string // report order: probe IDs as first run
@@ -112,16 +118,86 @@ func Start(ctx context.Context, ps []Probe, env *Env, opts SessionOptions) *Sess
 			s.known[p.Info().ID] = p
 		}
 	}
+	if s.base.Cache == nil {
+		s.base.Cache = kube.NewSnapshot(env.Kube, env.Namespace)
+	}
+	s.agentsDone = s.startAgents(slices.Concat(ps, opts.Extra), ps)
 	s.launch(env.RunID, ps)
 	return s
+}
+
+// startAgents plans the run's agents from what the probes declare (every
+// kind the session's probes may start, reruns included: the namespace is
+// created once, at the level they need) and starts, concurrently with the
+// static probes, the kinds the first run's probes start on the whole node
+// sample; their own Start calls then find those agents already starting.
+// It announces them first, as a progress event of the session's own. The
+// returned channel closes when that start has ended; a run without agents,
+// or whose probes declare none, creates nothing.
+func (s *Session) startAgents(known, first []Probe) chan struct{} {
+	done := make(chan struct{})
+	a := s.base.Agents
+	kinds := AgentKinds(known, s.base.Options)
+	early := SampleAgents(first, s.base.Options)
+	if a == nil || len(kinds) == 0 {
+		close(done)
+		return done
+	}
+	if p, ok := a.(Planner); ok {
+		p.Plan(kinds)
+	}
+	if len(early) == 0 {
+		close(done)
+		return done
+	}
+	env := s.base
+	go func() {
+		defer close(done)
+		sample, err := env.AgentNodes(s.ctx)
+		if err != nil || len(sample.Nodes) == 0 {
+			return // the probes meet the same error and report it
+		}
+		order := slices.Sorted(maps.Keys(early))
+		s.note(agentsNote(order, early, a.Namespace(), sample.Names()))
+		FanOut(s.ctx, len(order), len(order), func(ctx context.Context, i int) (struct{}, error) {
+			a.Start(ctx, order[i], sample.Names())
+			return struct{}{}, nil
+		})
+	}()
+	return done
+}
+
+// agentsNote announces the agents a run starts as it begins, privileged
+// node agents by name.
+func agentsNote(kinds []AgentKind, by map[AgentKind][]string, ns string, nodes []string) string {
+	var what []string
+	for _, k := range kinds {
+		desc := string(k) + " agents"
+		if k == AgentNode {
+			desc = "privileged node agents (hostNetwork, host / mounted read-only)"
+		}
+		what = append(what, fmt.Sprintf("%s for %s", desc, strings.Join(by[k], ", ")))
+	}
+	return fmt.Sprintf("starting agents on %s node(s) (%s) in namespace %s as the run begins: %s",
+		kube.Count(len(nodes)), kube.FirstNames(nodes), ns, strings.Join(what, "; "))
+}
+
+// note emits a progress event of the session's own (no probe).
+func (s *Session) note(msg string) {
+	e := model.Event{RunID: s.base.RunID, Type: model.EventProgress, Time: time.Now(), Message: msg}
+	if s.opts.Sink != nil {
+		s.opts.Sink.Emit(e)
+	}
+	s.events.push(e)
 }
 
 // ID is the session's ID, the first run's.
 func (s *Session) ID() string { return s.base.RunID }
 
 // Events delivers every event of every run in the order the probes emitted
-// them. It is buffered without bound, so probes never wait for a slow
-// reader, and closed by Close.
+// them, and the session's own progress events (Probe empty: the agents it
+// starts as the run begins). It is buffered without bound, so probes never
+// wait for a slow reader, and closed by Close.
 func (s *Session) Events() <-chan model.Event { return s.events.out }
 
 // Options are the probe inputs the next rerun gets.
@@ -280,6 +356,7 @@ func (s *Session) Close() error {
 		s.mu.Unlock()
 		s.Cancel()
 		s.Wait()
+		<-s.agentsDone
 		if r, ok := s.base.Agents.(Releaser); ok && r != nil {
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), s.opts.ReleaseTimeout)
 			s.closeErr = r.Close(ctx)

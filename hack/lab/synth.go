@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -36,6 +37,7 @@ const (
 	// kube-proxy skips Services naming another proxy.
 	proxyNameLabel = "service.kubernetes.io/service-proxy-name"
 	synthWorkers   = 64
+	synthDeleters  = 8
 )
 
 // synthSize is one of the sizes the scale benchmarks use.
@@ -90,7 +92,10 @@ func synthNode(i int, size string) *corev1.Node {
 	now := metav1.Now()
 	n.Status = corev1.NodeStatus{
 		Capacity: rl, Allocatable: rl,
-		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionFalse, Reason: "NoKubelet",
+		// Unknown, as the node controller marks a node whose kubelet stopped
+		// posting status (it would do so here a grace period later): no
+		// kubelet is behind it, so netsleuth reads nothing through it.
+		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionUnknown, Reason: "NoKubelet",
 			Message: "synthetic node of the netsleuth lab: no kubelet behind it", LastHeartbeatTime: now, LastTransitionTime: now}},
 		NodeInfo: corev1.NodeSystemInfo{KubeletVersion: kubeVersion, ContainerRuntimeVersion: "containerd://synthetic",
 			OperatingSystem: "linux", Architecture: "amd64", OSImage: "synthetic"},
@@ -158,19 +163,23 @@ func synthPolicy(ns string, k, apps int, size string) *networkingv1.NetworkPolic
 }
 
 // synthClient has no client-side rate limit: the lab's admin is exempt from
-// API priority and fairness, and the point is to fill the server fast.
-func (l *lab) synthClient() (kubernetes.Interface, error) {
+// API priority and fairness, and the point is to fill the server fast. It
+// speaks protobuf, which costs the API server (on the same CPUs) a fraction
+// of JSON's decoding and encoding. timeout bounds each request (0: none).
+func (l *lab) synthClient(timeout time.Duration) (kubernetes.Interface, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", l.p.Kubeconfig())
 	if err != nil {
 		return nil, err
 	}
-	cfg.Timeout, cfg.RateLimiter = 60*time.Second, flowcontrol.NewFakeAlwaysRateLimiter()
+	cfg.Timeout, cfg.RateLimiter = timeout, flowcontrol.NewFakeAlwaysRateLimiter()
+	cfg.ContentType = runtime.ContentTypeProtobuf
+	cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
 	return kubernetes.NewForConfig(cfg)
 }
 
 // synth creates the synthetic cluster of size z (after removing any other).
 func (l *lab) synth(ctx context.Context, z synthSize) error {
-	cs, err := l.synthClient()
+	cs, err := l.synthClient(60 * time.Second)
 	if err != nil {
 		return err
 	}
@@ -231,14 +240,20 @@ func (l *lab) synth(ctx context.Context, z synthSize) error {
 	}); err != nil {
 		return fmt.Errorf("synthetic NetworkPolicies: %w", err)
 	}
-	step(fmt.Sprintf("created %d objects in %.1fs", made.Load(), time.Since(start).Seconds()))
+	took := time.Since(start).Seconds()
+	step(fmt.Sprintf("created %d objects in %.1fs (%.0f/s)", made.Load(), took, float64(made.Load())/took))
 	// The controller-manager makes one EndpointSlice per Service with a
 	// selector; a benchmark read before it finishes would measure less.
 	want := z.Services - z.Services/20
-	return waitFor(ctx, "the controller-manager's EndpointSlices for the synthetic Services", 5*time.Minute, func(ctx context.Context) (bool, error) {
+	start = time.Now()
+	if err := waitFor(ctx, "the controller-manager's EndpointSlices for the synthetic Services", 10*time.Minute, func(ctx context.Context) (bool, error) {
 		n, err := synthSlices(ctx, cs)
 		return n >= want, err
-	})
+	}); err != nil {
+		return err
+	}
+	step(fmt.Sprintf("the controller-manager made the EndpointSlices in %.1fs more", time.Since(start).Seconds()))
+	return nil
 }
 
 // synthSlices counts the EndpointSlices in synthetic namespaces (the
@@ -261,7 +276,12 @@ func synthSlices(ctx context.Context, cs kubernetes.Interface) (int, error) {
 // kubelet would ever confirm a graceful delete), then the namespaces and the
 // nodes, and waits until they are gone.
 func (l *lab) unsynth(ctx context.Context) error {
-	cs, err := l.synthClient()
+	// One namespace's DeleteCollection removes its hundreds of pods one by
+	// one on the server: it is bounded by ctx and the wait below, not by a
+	// per-request timeout, and a few run at once (the server has 8
+	// delete-collection workers; 64 at once starved each other past a
+	// minute on the medium size).
+	cs, err := l.synthClient(0)
 	if err != nil {
 		return err
 	}
@@ -280,7 +300,7 @@ func (l *lab) unsynth(ctx context.Context) error {
 	start := time.Now()
 	now := metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(synthWorkers)
+	g.SetLimit(synthDeleters)
 	for _, n := range nss.Items {
 		g.Go(func() error {
 			if err := cs.CoreV1().Pods(n.Name).DeleteCollection(gctx, now, metav1.ListOptions{}); err != nil {

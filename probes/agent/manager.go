@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -63,7 +64,7 @@ type Manager struct {
 	nsCreated  bool // own namespace exists
 	touched    bool // something may have been created
 	lease      *leaseKeeper
-	privileged bool // own namespace allows privileged pods
+	nodeAgents bool // Plan named node agents: the own namespace is privileged
 	agents     map[string]*entry
 	standIns   map[string]bool // namespaces this run put stand-ins in
 	watches    map[string]*podWatch
@@ -76,7 +77,10 @@ type entry struct {
 	a    probes.Agent
 }
 
-var _ probes.Agents = (*Manager)(nil)
+var (
+	_ probes.Agents  = (*Manager)(nil)
+	_ probes.Planner = (*Manager)(nil)
+)
 
 // NewManager returns a manager; it creates nothing until an agent is needed.
 func NewManager(kube kubernetes.Interface, cfg *rest.Config, c Config) *Manager {
@@ -97,13 +101,13 @@ func NewManager(kube kubernetes.Interface, cfg *rest.Config, c Config) *Manager 
 }
 
 // rbacManager is every call the Manager makes for pod and node agents: the
-// run's namespace (created, relabelled, deleted, waited for), its Lease
+// run's namespace (created, deleted), its Lease
 // (created, renewed, deleted), its pods (created, watched until running,
 // their events read, deleted), exec into them (and into the CNI's own
 // pods), the temporary Services deleted with the namespace, and an agent's
 // pod and node read when an exec into it fails mid-run.
 var rbacManager = model.MergePermissions(rbacLease, []model.Permission{
-	{Resource: "namespaces", Verbs: []string{"create", "delete", "get", "patch"}},
+	{Resource: "namespaces", Verbs: []string{"create", "delete"}},
 	{Resource: "pods", Verbs: []string{"create", "deletecollection", "get", "list", "watch"}},
 	{Resource: "pods", Subresource: "exec", Verbs: []string{"create"}},
 	{Resource: "events", Verbs: []string{"list"}},
@@ -113,6 +117,20 @@ var rbacManager = model.MergePermissions(rbacLease, []model.Permission{
 
 // Namespace is where the agents live.
 func (m *Manager) Namespace() string { return m.ns }
+
+// Prepare creates the run's own namespace and Lease (or, in a namespace the
+// user chose, the Lease) now rather than with the first agent.
+func (m *Manager) Prepare(ctx context.Context) error { return m.ensureNamespace(ctx) }
+
+// Plan declares every kind of agent the run may start, before its first:
+// with node agents among them the run's own namespace is created
+// privileged, else restricted. A node agent not planned does not start in
+// the run's own namespace.
+func (m *Manager) Plan(kinds []probes.AgentKind) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.nodeAgents = m.nodeAgents || slices.Contains(kinds, probes.AgentNode)
+}
 
 // Start makes sure an agent of kind runs on every node, concurrently.
 func (m *Manager) Start(ctx context.Context, kind probes.AgentKind, nodes []string) []probes.Agent {
@@ -158,26 +176,17 @@ func (m *Manager) start(ctx context.Context, kind probes.AgentKind, node string)
 // create creates the agent pod and waits until it runs.
 func (m *Manager) create(ctx context.Context, kind probes.AgentKind, node string) probes.Agent {
 	a := probes.Agent{Kind: kind, Node: node, Namespace: m.ns}
-	if err := m.ensureNamespace(ctx, kind == probes.AgentNode); err != nil {
+	if err := m.ensureNamespace(ctx); err != nil {
 		a.Err = err
 		return a
 	}
 	pod := m.podFor(kind, node)
 	a.Pod = pod.Name
-	_, err := m.kube.CoreV1().Pods(m.ns).Create(ctx, pod, metav1.CreateOptions{})
-	if kind == probes.AgentNode && m.ownNS {
-		// PodSecurity admission reads the namespace from a cache: right
-		// after this run relaxed its own namespace to privileged, it may
-		// still refuse a node agent as "restricted". Retry, bounded.
-		for deadline := time.Now().Add(podSecuritySettle); isPodSecurityRefusal(err) && time.Now().Before(deadline); {
-			select {
-			case <-ctx.Done():
-				return probes.Agent{Kind: kind, Node: node, Namespace: m.ns, Pod: pod.Name, Err: context.Cause(ctx)}
-			case <-time.After(200 * time.Millisecond):
-			}
-			_, err = m.kube.CoreV1().Pods(m.ns).Create(ctx, pod, metav1.CreateOptions{})
-		}
+	if kind == probes.AgentNode && m.ownNS && !m.planned(kind) {
+		a.Err = fmt.Errorf("node agents were not planned for this run, so its namespace %s is restricted (a probe that starts them must declare them in its Info().Agents)", m.ns)
+		return a
 	}
+	_, err := m.kube.CoreV1().Pods(m.ns).Create(ctx, pod, metav1.CreateOptions{})
 	switch {
 	case apierrors.IsAlreadyExists(err):
 		// A retry after a cancelled attempt: reuse the pod.
@@ -192,23 +201,26 @@ func (m *Manager) create(ctx context.Context, kind probes.AgentKind, node string
 	return a
 }
 
-// podSecuritySettle bounds how long a node agent waits for PodSecurity
-// admission to see its namespace relaxed to privileged.
-const podSecuritySettle = 10 * time.Second
+// planned reports whether Plan named kind.
+func (m *Manager) planned(kind probes.AgentKind) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return kind != probes.AgentNode || m.nodeAgents
+}
 
 func isPodSecurityRefusal(err error) bool {
 	return err != nil && apierrors.IsForbidden(err) && strings.Contains(err.Error(), "PodSecurity")
 }
 
-// ensureNamespace readies the run's namespace before its first object:
-// its own namespace created once (privileged relaxes its PodSecurity level
-// for node agents), then the run's Lease in it, renewed until Close. In a
-// namespace the user chose the Lease is the run's first object.
-func (m *Manager) ensureNamespace(ctx context.Context, privileged bool) error {
+// ensureNamespace readies the run's namespace before its first object: its
+// own namespace created once, at the PodSecurity level Plan asked for, then
+// the run's Lease in it, renewed until Close. In a namespace the user chose
+// the Lease is the run's first object.
+func (m *Manager) ensureNamespace(ctx context.Context) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.ownNS && (!m.nsCreated || (privileged && !m.privileged)) {
-		if err := m.prepareNamespace(ctx, privileged); err != nil {
+	if m.ownNS && !m.nsCreated {
+		if err := m.createNamespace(ctx); err != nil {
 			return err
 		}
 	}
@@ -226,31 +238,25 @@ func (m *Manager) ensureNamespace(ctx context.Context, privileged bool) error {
 	return nil
 }
 
-// prepareNamespace creates the run's own namespace at the PodSecurity level
-// its agents need, or relaxes it to privileged. Call with m.mu held.
-func (m *Manager) prepareNamespace(ctx context.Context, privileged bool) error {
+// createNamespace creates the run's own namespace: privileged when Plan
+// named node agents, else restricted. The level is right from the first
+// pod on (PodSecurity admission reads a new namespace straight from the
+// API server when its cache lacks it). Call with m.mu held.
+func (m *Manager) createNamespace(ctx context.Context) error {
 	m.touched = true
 	level := "restricted"
-	if privileged {
+	if m.nodeAgents {
 		level = "privileged"
 	}
-	if !m.nsCreated {
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: m.ns, Labels: labels(m.cfg.RunID, "")}}
-		ns.Labels[psEnforce], ns.Labels[psWarn] = level, level
-		if _, err := m.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			// A denied create made nothing: Close has nothing to delete
-			// (and no right to try).
-			m.touched = !apierrors.IsForbidden(err)
-			return fmt.Errorf("creating the agent namespace %s: %w", m.ns, err)
-		}
-		m.nsCreated, m.privileged = true, privileged
-		return nil
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: m.ns, Labels: labels(m.cfg.RunID, "")}}
+	ns.Labels[psEnforce], ns.Labels[psWarn] = level, level
+	if _, err := m.kube.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		// A denied create made nothing: Close has nothing to delete (and
+		// no right to try).
+		m.touched = !apierrors.IsForbidden(err)
+		return fmt.Errorf("creating the agent namespace %s: %w", m.ns, err)
 	}
-	patch := fmt.Sprintf(`{"metadata":{"labels":{%q:"privileged",%q:"privileged"}}}`, psEnforce, psWarn)
-	if _, err := m.kube.CoreV1().Namespaces().Patch(ctx, m.ns, "application/merge-patch+json", []byte(patch), metav1.PatchOptions{}); err != nil {
-		return fmt.Errorf("allowing privileged node agents in namespace %s: %w", m.ns, err)
-	}
-	m.privileged = true
+	m.nsCreated = true
 	return nil
 }
 

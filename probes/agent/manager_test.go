@@ -10,7 +10,6 @@ import (
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -93,14 +92,14 @@ func TestStartCreatesRestrictedPodsOncePerNode(t *testing.T) {
 	if ns.Labels[psEnforce] != "restricted" || ns.Labels[LabelManagedBy] != ManagedBy {
 		t.Errorf("namespace labels: %v", ns.Labels)
 	}
-	n := m.Start(ctx, probes.AgentNode, []string{"n1"})[0]
-	if n.Err != nil {
-		t.Fatal(n.Err)
+	// Node agents were not planned: none starts, and the namespace stays
+	// restricted.
+	if n := m.Start(ctx, probes.AgentNode, []string{"n1"})[0]; n.Err == nil || !strings.Contains(n.Err.Error(), "not planned") {
+		t.Errorf("an unplanned node agent: %+v", n)
 	}
 	ns, _ = cs.CoreV1().Namespaces().Get(ctx, "netsleuth-r1", metav1.GetOptions{})
-	np, _ := cs.CoreV1().Pods("netsleuth-r1").Get(ctx, n.Pod, metav1.GetOptions{})
-	if ns.Labels[psEnforce] != "privileged" || !np.Spec.HostNetwork || !np.Spec.Containers[0].VolumeMounts[0].ReadOnly {
-		t.Errorf("node agent: ns labels %v, spec %+v", ns.Labels, np.Spec)
+	if ns.Labels[psEnforce] != "restricted" {
+		t.Errorf("namespace relabelled for an unplanned node agent: %v", ns.Labels)
 	}
 	if err := m.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -206,29 +205,41 @@ func TestStartReusesAPodAlreadyThere(t *testing.T) {
 	}
 }
 
-// Right after the run relaxes its namespace to privileged, PodSecurity
-// admission may still judge a node agent by the old level: the create is
-// retried until admission sees the new label.
-func TestNodeAgentRetriesAPodSecurityRefusalAfterRelaxing(t *testing.T) {
+// A run whose probes declare node agents creates its namespace privileged
+// before its first pod, whichever agent comes first: PodSecurity admission
+// never meets a relabelled namespace, and no pod create is refused or retried.
+func TestPlannedNodeAgentsMakeTheNamespacePrivilegedFromTheStart(t *testing.T) {
 	cs := fake.NewClientset()
-	refusals := 2
-	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
-		if p.Spec.HostNetwork && refusals > 0 {
-			refusals--
-			return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), p.Name,
-				errors.New(`violates PodSecurity "restricted:latest": host namespaces (hostNetwork=true)`))
-		}
+	var creates, patches int
+	cs.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		creates++
+		return false, nil, nil
+	})
+	cs.PrependReactor("patch", "namespaces", func(k8stesting.Action) (bool, runtime.Object, error) {
+		patches++
 		return false, nil, nil
 	})
 	fakeKubelet(cs, "")
 	m := NewManager(cs, nil, Config{RunID: "r6", Image: "img", StartTimeout: 5 * time.Second})
+	m.Plan([]probes.AgentKind{probes.AgentPod, probes.AgentNode})
 	ctx := context.Background()
 	if a := m.Start(ctx, probes.AgentPod, []string{"n1"})[0]; a.Err != nil {
 		t.Fatal(a.Err)
 	}
-	if n := m.Start(ctx, probes.AgentNode, []string{"n1"})[0]; n.Err != nil || refusals != 0 {
-		t.Fatalf("node agent: %v (refusals left %d)", n.Err, refusals)
+	ns, _ := cs.CoreV1().Namespaces().Get(ctx, "netsleuth-r6", metav1.GetOptions{})
+	if ns.Labels[psEnforce] != "privileged" || ns.Labels[psWarn] != "privileged" {
+		t.Errorf("namespace labels before the first node agent: %v", ns.Labels)
+	}
+	n := m.Start(ctx, probes.AgentNode, []string{"n1"})[0]
+	if n.Err != nil {
+		t.Fatal(n.Err)
+	}
+	np, _ := cs.CoreV1().Pods("netsleuth-r6").Get(ctx, n.Pod, metav1.GetOptions{})
+	if !np.Spec.HostNetwork || !np.Spec.Containers[0].VolumeMounts[0].ReadOnly {
+		t.Errorf("node agent spec: %+v", np.Spec)
+	}
+	if creates != 2 || patches != 0 {
+		t.Errorf("%d pod creates and %d namespace patches, want 2 and 0", creates, patches)
 	}
 	_ = m.Close(ctx)
 }

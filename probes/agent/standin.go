@@ -120,7 +120,7 @@ var RBACStandIn = model.MergePermissions(rbacManager, []model.Permission{
 // Close deletes it with the run.
 func (m *Manager) StartStandIn(ctx context.Context, s StandInFor) probes.Agent {
 	a := probes.Agent{Kind: AgentStandIn, Node: s.Node, Namespace: s.Namespace, Pod: standInName(m.cfg.RunID, s.Pod)}
-	if err := m.ensureNamespace(ctx, false); err != nil {
+	if err := m.ensureNamespace(ctx); err != nil {
 		a.Err = err
 		return a
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -21,6 +22,7 @@ import (
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/clusterdns"
+	"github.com/netsleuth/netsleuth/probes/kube"
 	"github.com/netsleuth/netsleuth/probes/kube/kubetest"
 	"github.com/netsleuth/netsleuth/probes/servicediag"
 )
@@ -162,9 +164,10 @@ func fixMentions(f model.Finding, s string) bool {
 
 func fakeCluster(objs ...any) kubernetes.Interface {
 	ready := true
+	reporting := corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}
 	base := []any{
-		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}},
-		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}, Status: reporting},
+		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n2"}, Status: reporting},
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: clusterdns.SystemNS, Name: clusterdns.ServiceName}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10", ClusterIPs: []string{"10.96.0.10"}}},
 		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Namespace: clusterdns.SystemNS, Name: "kube-dns-x", Labels: map[string]string{"kubernetes.io/service-name": clusterdns.ServiceName}},
 			Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"10.244.0.20"}, Conditions: discoveryv1.EndpointConditions{Ready: &ready},
@@ -228,5 +231,39 @@ func TestRunWithFakeClientset(t *testing.T) {
 	}
 	if f, _ := kubetest.Find(got, IDProxyMode, "kube-proxy"); !strings.Contains(f.Title, "ipvs") {
 		t.Errorf("proxy mode: %+v", f)
+	}
+}
+
+// A node whose kubelet stopped reporting gets no configz read and no
+// per-node clusterDNS or NodeLocal verdict: one dns.nodes-skipped cites
+// nodes.not-ready for it.
+func TestRunSkipsNodesNotReporting(t *testing.T) {
+	silent := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n3"}} // no Ready condition: never reported
+	var mu sync.Mutex
+	read := map[string]bool{}
+	cfg := configz(map[string]string{"n1": "10.96.0.10", "n2": "10.96.0.10", "n3": "10.96.0.10"})
+	p := probe{static: true, configz: func(ctx context.Context, env *probes.Env, node string) (*kubeletv1beta1.KubeletConfiguration, error) {
+		mu.Lock()
+		read[node] = true
+		mu.Unlock()
+		return cfg(ctx, env, node)
+	}}
+	rec := &kubetest.Recorder{}
+	if err := p.Run(context.Background(), &probes.Env{Kube: fakeCluster(silent)}, rec); err != nil {
+		t.Fatal(err)
+	}
+	kubetest.CheckContract(t, rec.Findings)
+	if read["n3"] || !read["n1"] || !read["n2"] {
+		t.Errorf("configz read on %v, want n1 and n2", read)
+	}
+	for _, f := range rec.Findings {
+		if f.Subject != nil && f.Subject.Name == "n3" {
+			t.Errorf("a per-node finding about the silent node: %s %s", f.ID, f.Title)
+		}
+	}
+	cause, ok := kubetest.Find(rec.Findings, kube.IDNodesNotReady, "nodes")
+	sym, ok2 := kubetest.Find(rec.Findings, "dns.nodes-skipped", "nodes")
+	if !ok || !ok2 || sym.CausedBy != cause.Key || !strings.Contains(sym.Title, "clusterDNS (configz) of 1 node(s) that are not Ready: n3") {
+		t.Errorf("cause %+v\nsymptom %+v", cause, sym)
 	}
 }

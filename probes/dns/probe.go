@@ -50,6 +50,7 @@ func (probe) Info() model.ProbeInfo {
 		Inputs: []model.Input{{Flag: "target", Description: "a DNS name (host or host:port) to resolve as the external name; default " + DefaultExternalName,
 			Kinds: []string{probes.TargetName}}},
 		Default: true,
+		Agents:  []model.AgentUse{{Kind: model.AgentPod, Sample: true}, {Kind: model.AgentNode}},
 	}
 }
 
@@ -64,9 +65,13 @@ func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) er
 		return err
 	}
 	rec.Stage("listing nodes")
-	nodes, err := env.Snap().Nodes(ctx)
+	all, err := env.Snap().Nodes(ctx)
 	if err != nil {
 		return err
+	}
+	nodes, silent := probes.SplitReporting(all)
+	for _, f := range probes.Skipped(ID, "read the kubelet clusterDNS (configz) of", kube.EveryNode(all), silent) {
+		rec.Finding(f)
 	}
 	rec.Stage(fmt.Sprintf("reading kubelet clusterDNS of %d node(s) through configz", len(nodes)))
 	var errs []error

@@ -114,6 +114,7 @@ func (probe) Info() model.ProbeInfo {
 		RBAC: model.MergePermissions(agent.RBAC, kube.RBACNodes, kube.RBACServices, rbacAPIServer),
 		Inputs: []model.Input{{Flag: "metadata-address", Description: "cloud metadata host:port to try (default " + DefaultMetadata + ").",
 			Example: DefaultMetadata, Check: CheckMetadata}},
+		Agents: []model.AgentUse{{Kind: model.AgentPod, Sample: true}},
 	}
 }
 

@@ -121,7 +121,17 @@ func (probe) Info() model.ProbeInfo {
 			Kinds: []string{probes.TargetIP, probes.TargetCIDR}},
 			{Flag: "from", Description: "ask from this workload (namespace/pod or namespace/deployment/name): its traffic sent with its identity (--policy-live: a stand-in, or ephemeral), its egress NetworkPolicies judged",
 				Example: "shop/deployment/web", Check: source.Check}},
+		Agents: []model.AgentUse{{Kind: model.AgentPod, Sample: true}, {Kind: model.AgentNode, Sample: true}},
 	}
+}
+
+// AgentsFor is Info().Agents for o: with --from, a node agent on the
+// workload's node only (the sender is a stand-in in its own namespace).
+func (p probe) AgentsFor(o probes.Options) []model.AgentUse {
+	if _, ok := source.Given(o); ok {
+		return []model.AgentUse{{Kind: model.AgentNode}}
+	}
+	return p.Info().Agents
 }
 
 // Preflight checks the --from workload has a running pod before anything

@@ -21,20 +21,36 @@ import (
 // pageSize bounds each list call so large clusters are read in chunks.
 const pageSize = 500
 
-// listAll pages through a list call until the server returns no continue token.
-func listAll[T any](ctx context.Context, list func(context.Context, metav1.ListOptions) ([]T, string, error)) ([]T, error) {
+// listAll pages through a list call until the server returns no continue
+// token. The first page's count of the items still to come sizes the
+// result once, so a large list is not copied as it grows.
+func listAll[T any](ctx context.Context, list func(context.Context, metav1.ListOptions) ([]T, metav1.ListMeta, error)) ([]T, error) {
 	var out []T
 	opts := metav1.ListOptions{Limit: pageSize}
 	for {
-		items, cont, err := list(ctx, opts)
+		items, meta, err := list(ctx, opts)
 		if err != nil {
 			return nil, err
 		}
+		trim(items)
+		if out == nil && meta.RemainingItemCount != nil {
+			out = make([]T, 0, len(items)+int(max(*meta.RemainingItemCount, 0)))
+		}
 		out = append(out, items...)
-		if cont == "" {
+		if meta.Continue == "" {
 			return out, nil
 		}
-		opts.Continue = cont
+		opts.Continue = meta.Continue
+	}
+}
+
+// trim drops from each object what no probe reads and a large cluster's
+// lists carry for every object: the managedFields of server-side apply.
+func trim[T any](items []T) {
+	for i := range items {
+		if o, ok := any(&items[i]).(metav1.Object); ok {
+			o.SetManagedFields(nil)
+		}
 	}
 }
 
@@ -43,12 +59,12 @@ var RBACNodes = []model.Permission{{Resource: "nodes", Verbs: []string{"list"}}}
 
 // Nodes lists every node.
 func Nodes(ctx context.Context, c kubernetes.Interface) ([]corev1.Node, error) {
-	return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, string, error) {
+	return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Node, metav1.ListMeta, error) {
 		l, err := c.CoreV1().Nodes().List(ctx, o)
 		if err != nil {
-			return nil, "", fmt.Errorf("listing nodes: %w", err)
+			return nil, metav1.ListMeta{}, fmt.Errorf("listing nodes: %w", err)
 		}
-		return l.Items, l.Continue, nil
+		return l.Items, l.ListMeta, nil
 	})
 }
 
@@ -58,13 +74,13 @@ var RBACPods = []model.Permission{{Resource: "pods", Verbs: []string{"list"}}}
 // Pods lists pods in namespace ns ("" for all namespaces) matching the label
 // selector sel ("" for all).
 func Pods(ctx context.Context, c kubernetes.Interface, ns, sel string) ([]corev1.Pod, error) {
-	return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, string, error) {
+	return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Pod, metav1.ListMeta, error) {
 		o.LabelSelector = sel
 		l, err := c.CoreV1().Pods(ns).List(ctx, o)
 		if err != nil {
-			return nil, "", fmt.Errorf("listing pods%s: %w", inNamespace(ns), err)
+			return nil, metav1.ListMeta{}, fmt.Errorf("listing pods%s: %w", inNamespace(ns), err)
 		}
-		return l.Items, l.Continue, nil
+		return l.Items, l.ListMeta, nil
 	})
 }
 
@@ -73,12 +89,12 @@ var RBACServices = []model.Permission{{Resource: "services", Verbs: []string{"li
 
 // Services lists services in namespace ns ("" for all namespaces).
 func Services(ctx context.Context, c kubernetes.Interface, ns string) ([]corev1.Service, error) {
-	return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Service, string, error) {
+	return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Service, metav1.ListMeta, error) {
 		l, err := c.CoreV1().Services(ns).List(ctx, o)
 		if err != nil {
-			return nil, "", fmt.Errorf("listing services%s: %w", inNamespace(ns), err)
+			return nil, metav1.ListMeta{}, fmt.Errorf("listing services%s: %w", inNamespace(ns), err)
 		}
-		return l.Items, l.Continue, nil
+		return l.Items, l.ListMeta, nil
 	})
 }
 
@@ -88,12 +104,12 @@ var RBACEndpointSlices = []model.Permission{{Group: "discovery.k8s.io", Resource
 // EndpointSlices lists discovery.k8s.io/v1 EndpointSlices in namespace ns
 // ("" for all namespaces).
 func EndpointSlices(ctx context.Context, c kubernetes.Interface, ns string) ([]discoveryv1.EndpointSlice, error) {
-	return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]discoveryv1.EndpointSlice, string, error) {
+	return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]discoveryv1.EndpointSlice, metav1.ListMeta, error) {
 		l, err := c.DiscoveryV1().EndpointSlices(ns).List(ctx, o)
 		if err != nil {
-			return nil, "", fmt.Errorf("listing endpointslices%s: %w", inNamespace(ns), err)
+			return nil, metav1.ListMeta{}, fmt.Errorf("listing endpointslices%s: %w", inNamespace(ns), err)
 		}
-		return l.Items, l.Continue, nil
+		return l.Items, l.ListMeta, nil
 	})
 }
 

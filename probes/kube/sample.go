@@ -22,6 +22,10 @@ const (
 	IDNodesSampled  = "nodes.sampled"
 )
 
+// NodesSubject is the subject of findings about the cluster's nodes as a
+// whole (which are Ready, which have agents).
+var NodesSubject = &model.Subject{Kind: "Cluster", Name: "nodes"}
+
 // firstN is how many names a title or a root cause lists before "…".
 const firstN = 10
 
@@ -60,13 +64,7 @@ func SampleNodes(all []corev1.Node, max int, pinned []string) NodeSample {
 		max = DefaultMaxNodes
 	}
 	ready, _ := ReadyNodes(all)
-	s := NodeSample{Total: len(all), Ready: len(ready), Max: max}
-	for _, n := range all {
-		if !Ready(n) {
-			s.NotReady = append(s.NotReady, n)
-		}
-	}
-	slices.SortFunc(s.NotReady, byName)
+	s := NodeSample{Total: len(all), Ready: len(ready), Max: max, NotReady: notReady(all)}
 	taken := map[string]bool{}
 	for _, n := range ready {
 		if len(s.Nodes) < max && slices.Contains(pinned, n.Name) {
@@ -108,6 +106,26 @@ func SampleNodes(all []corev1.Node, max int, pinned []string) NodeSample {
 	slices.SortFunc(s.Nodes, byName)
 	slices.Sort(s.Pinned)
 	return s
+}
+
+// EveryNode is the coverage of a probe that reads every node itself (no
+// agents, no sample): the count, and the nodes that are not Ready for
+// NotReadyFinding.
+func EveryNode(all []corev1.Node) NodeSample {
+	ready, _ := ReadyNodes(all)
+	return NodeSample{Total: len(all), Ready: len(ready), Max: len(all), Nodes: ready, NotReady: notReady(all)}
+}
+
+// notReady are the nodes of all that are not Ready, sorted by name.
+func notReady(all []corev1.Node) []corev1.Node {
+	var out []corev1.Node
+	for _, n := range all {
+		if !Ready(n) {
+			out = append(out, n)
+		}
+	}
+	slices.SortFunc(out, byName)
+	return out
 }
 
 func byName(a, b corev1.Node) int { return strings.Compare(a.Name, b.Name) }
@@ -219,6 +237,7 @@ func NotReadyFinding(s NodeSample) (model.Finding, bool) {
 	f := model.Finding{
 		ID:        IDNodesNotReady,
 		Status:    model.StatusFail,
+		Subject:   NodesSubject,
 		Title:     fmt.Sprintf("%s not Ready: %s", what, FirstNames(names)),
 		RootCause: rc,
 		Evidence:  ev,
@@ -246,8 +265,9 @@ func SampledFinding(s NodeSample) (model.Finding, bool) {
 		ev = append(ev, "included because a flag names them: "+strings.Join(s.Pinned, ", "))
 	}
 	f := model.Finding{
-		ID:     IDNodesSampled,
-		Status: model.StatusSkip,
+		ID:      IDNodesSampled,
+		Status:  model.StatusSkip,
+		Subject: NodesSubject,
 		Title: fmt.Sprintf("Active probes sampled %s of %s Ready nodes; --max-nodes to change",
 			Count(len(s.Nodes)), Count(s.Ready)),
 		RootCause: fmt.Sprintf("At most --max-nodes=%d nodes get agents, chosen the same way on every run (nodes a flag names, then a spread over zones and roles in a stable order).", s.Max),

@@ -106,7 +106,7 @@ func TestNotReadyFindingGroupsThousands(t *testing.T) {
 	if !ok {
 		t.Fatal("no nodes.not-ready finding for 1,899 NotReady nodes")
 	}
-	if f.ID != kube.IDNodesNotReady || f.Status != model.StatusFail || f.Key != kube.IDNodesNotReady {
+	if f.ID != kube.IDNodesNotReady || f.Status != model.StatusFail || f.Key != "nodes.not-ready|Cluster/nodes" {
 		t.Errorf("id %s status %s key %s", f.ID, f.Status, f.Key)
 	}
 	wantTitle := "1,899 of 2,000 nodes are not Ready: node-0002, node-0003, node-0004, node-0005, node-0006, node-0007, node-0008, node-0009, node-0010, node-0011, … (1,889 more)"

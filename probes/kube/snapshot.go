@@ -165,12 +165,12 @@ var RBACNetworkPolicies = []model.Permission{{Group: "networking.k8s.io", Resour
 // NetworkPolicies lists every NetworkPolicy (policies are judged cluster-wide).
 func (s *Snapshot) NetworkPolicies(ctx context.Context) ([]networkingv1.NetworkPolicy, error) {
 	v, err := s.get(ctx, "networkpolicies", func(ctx context.Context) (any, error) {
-		return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]networkingv1.NetworkPolicy, string, error) {
+		return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]networkingv1.NetworkPolicy, metav1.ListMeta, error) {
 			l, err := s.c.NetworkingV1().NetworkPolicies("").List(ctx, o)
 			if err != nil {
-				return nil, "", fmt.Errorf("listing networkpolicies in all namespaces (needs list on networkpolicies.networking.k8s.io): %w", err)
+				return nil, metav1.ListMeta{}, fmt.Errorf("listing networkpolicies in all namespaces (needs list on networkpolicies.networking.k8s.io): %w", err)
 			}
-			return l.Items, l.Continue, nil
+			return l.Items, l.ListMeta, nil
 		})
 	})
 	if err != nil {
@@ -185,12 +185,12 @@ var RBACNamespaces = []model.Permission{{Resource: "namespaces", Verbs: []string
 // Namespaces lists every namespace.
 func (s *Snapshot) Namespaces(ctx context.Context) ([]corev1.Namespace, error) {
 	v, err := s.get(ctx, "namespaces", func(ctx context.Context) (any, error) {
-		return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Namespace, string, error) {
+		return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.Namespace, metav1.ListMeta, error) {
 			l, err := s.c.CoreV1().Namespaces().List(ctx, o)
 			if err != nil {
-				return nil, "", fmt.Errorf("listing namespaces (needs list on namespaces): %w", err)
+				return nil, metav1.ListMeta{}, fmt.Errorf("listing namespaces (needs list on namespaces): %w", err)
 			}
-			return l.Items, l.Continue, nil
+			return l.Items, l.ListMeta, nil
 		})
 	})
 	if err != nil {
@@ -218,12 +218,12 @@ var RBACDeployments = []model.Permission{{Group: "apps", Resource: "deployments"
 // Deployments lists the Deployments of ns ("" for every namespace in scope).
 func (s *Snapshot) Deployments(ctx context.Context, ns string) ([]appsv1.Deployment, error) {
 	return items(ctx, s, "deployments", ns, func(ctx context.Context, ns string) ([]appsv1.Deployment, error) {
-		return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]appsv1.Deployment, string, error) {
+		return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]appsv1.Deployment, metav1.ListMeta, error) {
 			l, err := s.c.AppsV1().Deployments(ns).List(ctx, o)
 			if err != nil {
-				return nil, "", fmt.Errorf("listing deployments%s: %w", inNamespace(ns), err)
+				return nil, metav1.ListMeta{}, fmt.Errorf("listing deployments%s: %w", inNamespace(ns), err)
 			}
-			return l.Items, l.Continue, nil
+			return l.Items, l.ListMeta, nil
 		})
 	}, func(x *appsv1.Deployment) string { return x.Namespace })
 }
@@ -234,12 +234,12 @@ var RBACStatefulSets = []model.Permission{{Group: "apps", Resource: "statefulset
 // StatefulSets lists the StatefulSets of ns ("" for every namespace in scope).
 func (s *Snapshot) StatefulSets(ctx context.Context, ns string) ([]appsv1.StatefulSet, error) {
 	return items(ctx, s, "statefulsets", ns, func(ctx context.Context, ns string) ([]appsv1.StatefulSet, error) {
-		return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]appsv1.StatefulSet, string, error) {
+		return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]appsv1.StatefulSet, metav1.ListMeta, error) {
 			l, err := s.c.AppsV1().StatefulSets(ns).List(ctx, o)
 			if err != nil {
-				return nil, "", fmt.Errorf("listing statefulsets%s: %w", inNamespace(ns), err)
+				return nil, metav1.ListMeta{}, fmt.Errorf("listing statefulsets%s: %w", inNamespace(ns), err)
 			}
-			return l.Items, l.Continue, nil
+			return l.Items, l.ListMeta, nil
 		})
 	}, func(x *appsv1.StatefulSet) string { return x.Namespace })
 }

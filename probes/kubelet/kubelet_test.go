@@ -6,11 +6,13 @@ import (
 	"errors"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	kubeletv1beta1 "k8s.io/kubelet/config/v1beta1"
@@ -187,16 +189,49 @@ func fakeConfigz(cfgs map[string]string, err error) func(context.Context, *probe
 	}
 }
 
-func labCluster() *fake.Clientset {
+func labCluster(extra ...runtime.Object) *fake.Clientset {
 	mk := func(name, cidr string) *corev1.Node {
 		return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.NodeSpec{PodCIDR: cidr, PodCIDRs: []string{cidr}},
-			Status: corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{ContainerRuntimeVersion: "containerd://1.6.20"}}}
+			Status: corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{ContainerRuntimeVersion: "containerd://1.6.20"},
+				Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
 	}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "kube-dns"},
 		Spec: corev1.ServiceSpec{ClusterIP: "10.96.0.10", ClusterIPs: []string{"10.96.0.10"}}}
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "coredns"},
 		Data: map[string]string{"Corefile": ".:53 {\n kubernetes cluster.local in-addr.arpa ip6.arpa\n forward . 10.250.0.53\n}\n"}}
-	return fake.NewClientset(mk("nsl-node1", "10.244.0.0/24"), mk("nsl-node2", "10.244.1.0/24"), svc, cm)
+	return fake.NewClientset(append([]runtime.Object{mk("nsl-node1", "10.244.0.0/24"), mk("nsl-node2", "10.244.1.0/24"), svc, cm}, extra...)...)
+}
+
+// A node whose kubelet stopped reporting is not read through configz (the
+// call could only time out): the probe says it left it out, citing
+// nodes.not-ready, instead of an error per node.
+func TestRunSkipsNodesWhoseKubeletIsNotReporting(t *testing.T) {
+	silent := kubetest.SyntheticNodes(1, func(int) bool { return false })[0] // Ready=Unknown
+	var mu sync.Mutex
+	read := map[string]bool{}
+	configz := fakeConfigz(map[string]string{"nsl-node1": labConfig, "nsl-node2": labConfig}, nil)
+	p := probe{configz: func(ctx context.Context, env *probes.Env, node string) (*kubeletv1beta1.KubeletConfiguration, error) {
+		mu.Lock()
+		read[node] = true
+		mu.Unlock()
+		return configz(ctx, env, node)
+	}}
+	rec := &kubetest.Recorder{}
+	if err := p.Run(context.Background(), &probes.Env{Kube: labCluster(&silent)}, rec); err != nil {
+		t.Fatal(err)
+	}
+	kubetest.CheckContract(t, rec.Findings)
+	if read[silent.Name] || !read["nsl-node1"] || !read["nsl-node2"] {
+		t.Errorf("configz read on %v; want the two Ready nodes only", read)
+	}
+	if kubetest.Count(rec.Findings, IDConfigzUnread, model.StatusError) != 0 {
+		t.Error("a configz-unreadable error for the node that is not reporting")
+	}
+	cause, ok := kubetest.Find(rec.Findings, kube.IDNodesNotReady, "nodes")
+	sym, ok2 := kubetest.Find(rec.Findings, "kubelet.nodes-skipped", "nodes")
+	if !ok || !ok2 || sym.CausedBy != cause.Key || !strings.Contains(sym.Title, "1 node(s) that are not Ready: node-0000") {
+		t.Errorf("cause %+v\nsymptom %+v", cause, sym)
+	}
 }
 
 func TestRunWithFakeClientset(t *testing.T) {

@@ -69,10 +69,11 @@ func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) er
 		return err
 	}
 	in := Input{Checks: checks().Checks, Table: table()}
-	rec.Stage(fmt.Sprintf("reading kubelet configz of %d node(s)", len(nodes)))
+	reporting, silent := probes.SplitReporting(nodes)
+	rec.Stage(fmt.Sprintf("reading kubelet configz of %d node(s)", len(reporting)))
 	var errs []error
-	in.Nodes, errs = probes.FanOut(ctx, len(nodes), 0, func(ctx context.Context, i int) (Node, error) {
-		return p.node(ctx, env, nodes[i])
+	in.Nodes, errs = probes.FanOut(ctx, len(reporting), 0, func(ctx context.Context, i int) (Node, error) {
+		return p.node(ctx, env, reporting[i])
 	})
 	if err := probes.FirstError(errs); err != nil {
 		return err
@@ -80,6 +81,9 @@ func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) er
 	rec.Stage("reading the cluster DNS Service, CoreDNS Corefile and NodeLocal DNS cache")
 	in.DNS = dnsView(ctx, env.Snap())
 	for _, f := range Analyze(in) {
+		rec.Finding(f)
+	}
+	for _, f := range probes.Skipped(ID, "read the kubelet configuration (configz) of", kube.EveryNode(nodes), silent) {
 		rec.Finding(f)
 	}
 	return nil

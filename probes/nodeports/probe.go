@@ -46,6 +46,7 @@ func (probe) Info() model.ProbeInfo {
 		RBAC: model.MergePermissions(agent.RBAC, kube.RBACNodes, kube.RBACPods, rbacAPIServer),
 		Inputs: []model.Input{{Flag: "port-profile", Description: "port profile from assets/node-ports.yaml (default kubeadm).",
 			Example: assets.MustNodePorts().DefaultProfile, Check: CheckProfile}},
+		Agents: []model.AgentUse{{Kind: model.AgentNode, Sample: true}},
 	}
 }
 

@@ -37,6 +37,7 @@ func (probe) Info() model.ProbeInfo {
 			"against nf_conntrack_max (warn at 80 %, fail at 95 %), with the sysctl, modprobe and persistence fixes.",
 		RBAC:    model.MergePermissions(agent.RBAC, kube.RBACNodes),
 		Default: true,
+		Agents:  []model.AgentUse{{Kind: model.AgentNode, Sample: true}},
 	}
 }
 

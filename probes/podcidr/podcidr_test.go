@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -105,7 +106,8 @@ func TestSupernet(t *testing.T) {
 
 func TestRunWithFakeClient(t *testing.T) {
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "lab-1"}, Spec: corev1.NodeSpec{PodCIDR: "10.244.0.0/24", PodCIDRs: []string{"10.244.0.0/24"}},
-		Status: corev1.NodeStatus{Capacity: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("110")}}}
+		Status: corev1.NodeStatus{Capacity: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("110")},
+			Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
 	kcm := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "kube-controller-manager-lab-1", Labels: map[string]string{"component": "kube-controller-manager"}},
 		Spec: corev1.PodSpec{NodeName: "lab-1", HostNetwork: true, Containers: []corev1.Container{{Name: "kcm", Command: []string{
 			"kube-controller-manager", "--allocate-node-cidrs=true", "--cluster-cidr=10.244.0.0/16"}}}}}
@@ -145,5 +147,41 @@ func TestRunWithFakeClient(t *testing.T) {
 	}}
 	if err := forbidden.Run(context.Background(), &probes.Env{Kube: cs}, &kubetest.Recorder{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A node whose kubelet stopped reporting is judged on status.capacity.pods
+// without a configz read (it could only time out), and the probe says so
+// once, citing nodes.not-ready.
+func TestRunSkipsConfigzOfNodesNotReporting(t *testing.T) {
+	nodes := kubetest.SyntheticNodes(2, func(i int) bool { return i == 1 }) // node-0000 Ready=Unknown, node-0001 Ready
+	for i := range nodes {
+		nodes[i].Status.Capacity = corev1.ResourceList{corev1.ResourcePods: resource.MustParse("110")}
+	}
+	var mu sync.Mutex
+	var read []string
+	p := probe{configz: func(_ context.Context, _ *probes.Env, node string) (int32, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		read = append(read, node)
+		return 110, nil
+	}}
+	rec := &kubetest.Recorder{}
+	if err := p.Run(context.Background(), &probes.Env{Kube: fake.NewClientset(&nodes[0], &nodes[1])}, rec); err != nil {
+		t.Fatal(err)
+	}
+	kubetest.CheckContract(t, rec.Findings)
+	if len(read) != 1 || read[0] != "node-0001" {
+		t.Errorf("configz read on %v, want node-0001 only", read)
+	}
+	n, _ := kubetest.Find(rec.Findings, IDNode, "node-0000")
+	if n.Status != model.StatusPass || !strings.Contains(strings.Join(n.Evidence, " "), "status.capacity.pods=110") ||
+		!strings.Contains(strings.Join(n.Evidence, " "), "kubelet is not reporting") {
+		t.Errorf("the silent node's finding %+v", n)
+	}
+	cause, ok := kubetest.Find(rec.Findings, kube.IDNodesNotReady, "nodes")
+	sym, ok2 := kubetest.Find(rec.Findings, "podcidr.nodes-skipped", "nodes")
+	if !ok || !ok2 || sym.CausedBy != cause.Key || !strings.HasSuffix(sym.Title, "of 1 node(s) that are not Ready: node-0000") {
+		t.Errorf("cause %+v\nsymptom %+v", cause, sym)
 	}
 }

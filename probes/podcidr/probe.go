@@ -6,6 +6,7 @@ package podcidr
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -73,8 +74,12 @@ func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) er
 		}
 	}
 	in := Input{Table: table()}
-	rec.Stage(fmt.Sprintf("reading kubelet configz of %d node(s)", len(nodes)))
+	_, silent := probes.SplitReporting(nodes)
+	rec.Stage(fmt.Sprintf("reading kubelet configz of %d node(s)", len(nodes)-len(silent)))
 	maxPods, errs := probes.FanOut(ctx, len(nodes), 0, func(ctx context.Context, i int) (int32, error) {
+		if kube.Unreachable(nodes[i]) {
+			return 0, errNotReporting
+		}
 		return p.configz(ctx, env, nodes[i].Name)
 	})
 	for i, n := range nodes {
@@ -100,5 +105,12 @@ func (p probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) er
 	for _, f := range Analyze(in) {
 		rec.Finding(f)
 	}
+	for _, f := range probes.Skipped(ID, "read the kubelet's maxPods (configz) of", kube.EveryNode(nodes), silent) {
+		rec.Finding(f)
+	}
 	return nil
 }
+
+// errNotReporting is why a node's configz was not read: its kubelet stopped
+// reporting (the run's nodes.not-ready finding says so).
+var errNotReporting = errors.New("not read: its kubelet is not reporting (nodes.not-ready); status.capacity.pods used")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,6 +43,8 @@ func (probe) Info() model.ProbeInfo {
 		RBAC:    model.MergePermissions(agent.RBAC, kube.RBACNodes),
 		Inputs:  []model.Input{{Flag: "max-pairs", Description: "most ordered cross-node pairs to test (default 30).", Example: "30", Check: CheckMaxPairs}},
 		Default: true,
+		// Pods and peers go to a sub-sample of the node sample (--max-pairs).
+		Agents: []model.AgentUse{{Kind: model.AgentPod}, {Kind: model.AgentPeer}, {Kind: model.AgentNode}},
 	}
 }
 
@@ -51,8 +54,6 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	if err != nil {
 		return err
 	}
-	agent.ReportLeftovers(ctx, env, rec, ID)
-	probes.RecordCoverage(rec, ID, nodeSample)
 	nodes := matrixNodes(nodeSample.Nodes)
 	maxPairs := env.Options.MaxPairs
 	if maxPairs <= 0 {
@@ -61,10 +62,15 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	sample := Sample(nodes, maxPairs)
 	in := Input{Nodes: sample, Total: len(nodes)}
 	names := nodeNames(sample)
+	// Earlier runs' leftovers are looked for while the agents start.
+	var left sync.WaitGroup
+	left.Go(func() { agent.ReportLeftovers(ctx, env, rec, ID) })
 	pods, peers, notStarted, err := startAgents(ctx, env, rec, names)
+	left.Wait()
 	if err != nil {
 		return err
 	}
+	probes.RecordCoverage(rec, ID, nodeSample)
 	in.NotStarted = notStarted
 	rec.Stage(fmt.Sprintf("sending ICMP, TCP and UDP between %d agents", len(pods)+len(peers)))
 	in.Pairs, err = measure(ctx, env, pods, peers)

@@ -19,6 +19,7 @@ type scripted struct {
 
 func (s *scripted) Start(context.Context, probes.AgentKind, []string) []probes.Agent { return nil }
 func (s *scripted) Namespace() string                                                { return "ns" }
+func (s *scripted) Prepare(context.Context) error                                    { return nil }
 func (s *scripted) Leftovers(context.Context) ([]string, error)                      { return nil, nil }
 
 func (s *scripted) Exec(_ context.Context, _ probes.Agent, req ops.Request) (ops.Response, error) {

@@ -9,6 +9,7 @@ package podtoservice
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,8 +29,13 @@ const ID = "pod-to-service"
 // Bounds of one run.
 const (
 	MaxBackends = 10
-	rounds      = 3                       // attempts before a failure counts (kube-proxy may lag a new Service)
-	roundPause  = 1500 * time.Millisecond // between attempts
+	// A source whose results are not what the policies predict tries
+	// again for settle (kube-proxy programs a new Service, and then its
+	// endpoints, a second or two late; an enforcer a new stand-in's
+	// rules), retryPause apart: a refusal right before kube-proxy's sync
+	// costs a pause, not a long round.
+	settle     = 4 * time.Second
+	retryPause = 400 * time.Millisecond
 )
 
 type probe struct{}
@@ -53,6 +59,7 @@ func (probe) Info() model.ProbeInfo {
 			{Flag: "from", Description: "ask from this workload (namespace/pod or namespace/deployment/name): its traffic sent with its identity on its node (--policy-live: a stand-in, or ephemeral), NetworkPolicy judged for it",
 				Example: "shop/deployment/web", Check: source.Check}},
 		Default: true,
+		Agents:  []model.AgentUse{{Kind: model.AgentPod, Sample: true}, {Kind: model.AgentNode}},
 	}
 }
 
@@ -60,6 +67,15 @@ func (probe) Info() model.ProbeInfo {
 // is created.
 func (probe) Preflight(ctx context.Context, env *probes.Env) error {
 	return source.Preflight(ctx, env.Kube, env.Options)
+}
+
+// AgentsFor is Info().Agents for o: --from with --service sends only as
+// the workload, so no pod agents stand behind a temporary Service.
+func (p probe) AgentsFor(o probes.Options) []model.AgentUse {
+	if _, ok := source.Given(o); ok && o.Service != "" {
+		return []model.AgentUse{{Kind: model.AgentNode}}
+	}
+	return p.Info().Agents
 }
 
 func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
@@ -78,13 +94,26 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	agent.ReportLeftovers(ctx, env, rec, ID)
 	probes.RecordCoverage(rec, ID, sample)
 	in := Input{Nodes: agentNodes(sample.Nodes), From: from}
+	// The temporary Service is made while the agents start, so the
+	// EndpointSlice controller and kube-proxy have it before they run.
+	var temp Service
+	var tempErr error
+	var made sync.WaitGroup
+	if env.Options.Service == "" {
+		made.Go(func() { temp, tempErr = createService(ctx, env, rec) })
+	}
 	var pods []probes.Agent
 	if src == nil || env.Options.Service == "" { // the sources, or the temporary Service's backends
-		if pods, in.NotStarted, err = agent.StartPods(ctx, env, rec, probes.AgentPod, nodeNames(in.Nodes)); err != nil {
-			return err
-		}
+		pods, in.NotStarted, err = agent.StartPods(ctx, env, rec, probes.AgentPod, nodeNames(in.Nodes))
 	}
-	svc, bad, err := service(ctx, env, rec, len(pods))
+	made.Wait()
+	if err != nil {
+		return err
+	}
+	if tempErr != nil {
+		return tempErr
+	}
+	svc, bad, err := service(ctx, env, rec, temp, len(pods))
 	if err != nil {
 		return err
 	}
@@ -181,20 +210,14 @@ func (s Service) op(target string, port int) ops.Op {
 }
 
 // measure runs the request from every sender; a source whose results are
-// not what the policies predict tries again (kube-proxy programs a new
-// Service within a second or two, an enforcer a new stand-in's rules).
+// not what the policies predict tries again until settle has passed
+// (kube-proxy programs a new Service within a second or two, an enforcer a
+// new stand-in's rules).
 func measure(ctx context.Context, env *probes.Env, in Input, pods []probes.Agent) ([]Source, error) {
 	req := request(in)
 	out, errs := probes.FanOut(ctx, len(pods), 0, func(ctx context.Context, i int) (Source, error) {
 		var src Source
-		for round := range rounds {
-			if round > 0 {
-				select {
-				case <-ctx.Done():
-					return src, nil
-				case <-time.After(roundPause):
-				}
-			}
+		for first := time.Now(); ; {
 			resp, err := env.Agents.Exec(ctx, pods[i], req)
 			if err != nil {
 				return src, err
@@ -203,11 +226,15 @@ func measure(ctx context.Context, env *probes.Env, in Input, pods []probes.Agent
 				return src, fmt.Errorf("%s answered %d results, want %d", pods[i].Ref(), len(resp.Results), len(req.Ops))
 			}
 			src = newSource(in, pods[i], resp.Results)
-			if in.settled(resp.Results) {
+			if in.settled(resp.Results) || time.Since(first)+retryPause > settle {
 				return src, nil
 			}
+			select {
+			case <-ctx.Done():
+				return src, nil
+			case <-time.After(retryPause):
+			}
 		}
-		return src, nil
 	})
 	if err := probes.FirstError(errs); err != nil {
 		return nil, err

@@ -29,16 +29,13 @@ var rbacService = model.MergePermissions(servicediag.RBACEndpoints, []model.Perm
 	{Resource: "services", Verbs: []string{"create", "delete", "get"}},
 })
 
-func service(ctx context.Context, env *probes.Env, rec probes.Recorder, agents int) (Service, *model.Finding, error) {
+// svc is the temporary Service, made while the agents started.
+func service(ctx context.Context, env *probes.Env, rec probes.Recorder, svc Service, agents int) (Service, *model.Finding, error) {
 	if env.Options.Service != "" {
 		return userService(ctx, env, rec, env.Options.Service)
 	}
 	if agents == 0 {
 		return Service{}, nil, nil
-	}
-	svc, err := createService(ctx, env, rec)
-	if err != nil {
-		return Service{}, nil, err
 	}
 	rec.Stage(fmt.Sprintf("waiting for the endpoints of Service %s", svc.Ref()))
 	wctx, cancel := context.WithTimeout(ctx, EndpointsTimeout)
@@ -63,10 +60,14 @@ func TempName(runID string) string {
 	return n[:min(len(n), 63)]
 }
 
-// createService creates a NodePort Service selecting the run's pod agents,
-// labelled so `netsleuth cleanup` finds it, and deletes it after the probe.
+// createService creates a NodePort Service selecting the run's pod agents
+// (readying their namespace first), labelled so `netsleuth cleanup` finds
+// it, and deletes it after the probe.
 func createService(ctx context.Context, env *probes.Env, rec probes.Recorder) (Service, error) {
 	ns := env.Agents.Namespace()
+	if err := env.Agents.Prepare(ctx); err != nil {
+		return Service{}, err
+	}
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: TempName(env.RunID), Namespace: ns,
 			Labels: map[string]string{agent.LabelManagedBy: agent.ManagedBy, agent.LabelRunID: env.RunID}},

@@ -119,6 +119,7 @@ type fakeAgents struct {
 
 func (f *fakeAgents) Start(context.Context, probes.AgentKind, []string) []probes.Agent { return nil }
 func (f *fakeAgents) Namespace() string                                                { return "netsleuth-r1" }
+func (f *fakeAgents) Prepare(context.Context) error                                    { return nil }
 func (f *fakeAgents) Leftovers(context.Context) ([]string, error)                      { return nil, nil }
 func (f *fakeAgents) Exec(_ context.Context, _ probes.Agent, req ops.Request) (ops.Response, error) {
 	o := f.results[min(len(f.sent), len(f.results)-1)]

@@ -43,6 +43,7 @@ func (probe) Info() model.ProbeInfo {
 			Example: "shop/deployment/web", Check: CheckFrom, With: "to"},
 			{Flag: "to", Description: "the destination: namespace/pod, namespace/svc/name, an IP or CIDR, or a DNS name, with :port[/proto].",
 				Example: "shop/svc/api:8080", Check: CheckTo, With: "from"}},
+		Agents: []model.AgentUse{{Kind: model.AgentNode}},
 	}
 }
 

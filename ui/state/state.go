@@ -146,8 +146,13 @@ func (s *Store) Restart(runID string, infos []model.ProbeInfo, now time.Time) {
 
 // Apply folds one event into the store. It returns false for an event of a
 // run that is not the probe's current one (a stale event) or of an unknown
-// probe.
+// probe. The session's own progress (no probe: the agents it starts as the
+// run begins) goes to the log.
 func (s *Store) Apply(e model.Event) bool {
+	if e.Probe == "" && e.Type == model.EventProgress {
+		s.log(e.Time, e.RunID, "", e.Message)
+		return true
+	}
 	p := s.Probe(e.Probe)
 	if p == nil || e.RunID != p.RunID {
 		return false

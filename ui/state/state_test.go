@@ -86,3 +86,19 @@ func TestAgentNotStartedIsOneRootCause(t *testing.T) {
 		}
 	}
 }
+
+// The session's own progress (the agents it starts as the run begins, no
+// probe) goes to the log and changes no probe.
+func TestApplyLogsTheSessionsProgress(t *testing.T) {
+	s := New(model.Cluster{}, t0, "r1", []model.ProbeInfo{{ID: "a"}})
+	msg := "starting agents on 2 node(s) (n1, n2) in namespace netsleuth-r1 as the run begins: privileged node agents (hostNetwork, host / mounted read-only) for node-sysctl"
+	if !s.Apply(model.Event{RunID: "r1", Type: model.EventProgress, Time: t0, Message: msg}) {
+		t.Fatal("the session's progress was dropped")
+	}
+	if n := len(s.Log); n == 0 || s.Log[n-1].Text != msg || s.Log[n-1].Probe != "" {
+		t.Errorf("log = %+v", s.Log)
+	}
+	if p := s.Probe("a"); p.Phase != Pending || p.Stage != "" {
+		t.Errorf("probe a changed: %+v", p)
+	}
+}
