@@ -35,6 +35,7 @@ func TestAgentExecRefusesHostileRequests(t *testing.T) {
 			t.Errorf("deleting the agent: %v", err)
 		}
 	}()
+	m.Plan([]probes.AgentKind{probes.AgentNode}) // its namespace must admit a privileged agent
 	a := m.Start(ctx, probes.AgentNode, []string{"nsl-node2"})[0]
 	if a.Err != nil {
 		t.Fatal(a.Err)
