@@ -17,6 +17,12 @@ import (
 // DefaultReleaseTimeout bounds the deletion of a session's agents.
 const DefaultReleaseTimeout = 60 * time.Second
 
+// apiPatience is how long a session's cleanups, together, retry an API
+// server that stopped answering (see WithAPIPatience): long enough for a
+// restart, short enough that a run cut off from its cluster still ends soon
+// and says to run `cleanup`.
+const apiPatience = 30 * time.Second
+
 // SessionOptions configure a Session.
 type SessionOptions struct {
 	Runner RunnerOptions
@@ -106,7 +112,7 @@ func Start(ctx context.Context, ps []Probe, env *Env, opts SessionOptions) *Sess
 	if opts.ReleaseTimeout <= 0 {
 		opts.ReleaseTimeout = DefaultReleaseTimeout
 	}
-	sctx, cancel := context.WithCancelCause(ctx)
+	sctx, cancel := context.WithCancelCause(WithAPIPatience(ctx, apiPatience))
 	s := &Session{ctx: sctx, cancel: cancel, base: *env, opts: opts, options: env.Options,
 		sem: make(chan struct{}, opts.Runner.Parallel), known: map[string]Probe{},
 		events: newQueue(), current: map[string]*instance{}, idle: make(chan struct{}), started: time.Now()}

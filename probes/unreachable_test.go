@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -106,5 +107,32 @@ func TestWhileUnreachableRetriesOnlyAnUnansweredAPIServer(t *testing.T) {
 	cancel()
 	if err := WhileUnreachable(ctx, func() error { return refused }); !APIUnreachable(err) {
 		t.Errorf("a cancelled context returns %v, want the last error", err)
+	}
+}
+
+// TestAPIPatienceIsSharedAndResets: the patience is spent by the time the
+// API server has not answered, across every call that shares it, and an
+// answer in between starts it again.
+func TestAPIPatienceIsSharedAndResets(t *testing.T) {
+	p := &apiWait{limit: 30 * time.Second}
+	t0 := time.Unix(1000, 0)
+	if !p.observe(true, t0) || !p.observe(true, t0.Add(29*time.Second)) {
+		t.Fatal("gave up within the limit")
+	}
+	if p.observe(true, t0.Add(30*time.Second)) {
+		t.Error("kept trying after 30 s of no answer")
+	}
+	if !p.observe(false, t0.Add(31*time.Second)) || !p.observe(true, t0.Add(50*time.Second)) || !p.observe(true, t0.Add(79*time.Second)) {
+		t.Error("an answer did not start the patience again")
+	}
+	if p.observe(true, t0.Add(80*time.Second)) {
+		t.Error("the second outage outlasted the limit")
+	}
+
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}
+	ctx := WithAPIPatience(context.Background(), 0)
+	calls := 0
+	if err := WhileUnreachable(ctx, func() error { calls++; return refused }); !APIUnreachable(err) || calls != 1 {
+		t.Errorf("spent patience: %v after %d calls, want one try", err, calls)
 	}
 }
