@@ -127,6 +127,20 @@ func notVerifiedStale(causes []model.Finding) string {
 		strings.Join(nodes, ", "), nodenet.IDFelixNotProgramming)
 }
 
+// notVerifiedNoAgent is the verdict's evidence when the node agents that
+// read felix did not start: felix's state is unknown, so live traffic
+// proves nothing about the policies.
+func notVerifiedNoAgent(notStarted []model.Finding) string {
+	var nodes []string
+	for _, f := range notStarted {
+		if !slices.Contains(nodes, f.Subject.Name) {
+			nodes = append(nodes, f.Subject.Name)
+		}
+	}
+	return fmt.Sprintf("not verified live: the node agent on %s did not start (see %s), so felix's state there is unknown and traffic now would not show whether it enforces these policies",
+		strings.Join(nodes, ", "), notStarted[0].ID)
+}
+
 // withFelix completes a policy.not-enforced finding with what felix showed
 // on the nodes: gone with its rules (nothing enforces policy there), or
 // ready (enforcing, yet this traffic passed).

@@ -1,10 +1,13 @@
 package policy
 
 import (
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/netsleuth/netsleuth/model"
+	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
 	"github.com/netsleuth/netsleuth/probes/nodenet"
@@ -103,4 +106,41 @@ func TestWithFelix(t *testing.T) {
 func felixOf(node string, port int, resp ops.Response) nodenet.Felix {
 	f, _ := felixFrom(node, port, resp)
 	return f
+}
+
+// A question verified live may read felix through node agents, so the run
+// must plan them before its namespace exists: a node agent not planned is
+// refused by the restricted namespace, and felix is never read.
+func TestLiveQuestionPlansNodeAgents(t *testing.T) {
+	for _, c := range []struct {
+		o    probes.Options
+		node bool
+	}{
+		{probes.Options{}, false},
+		{probes.Options{From: "shop/client", To: "shop/nginx:80"}, true},
+		{probes.Options{From: "shop/client", To: "shop/nginx:80", PolicyLive: "ephemeral"}, true},
+		{probes.Options{From: "shop/client", To: "shop/nginx:80", PolicyLive: "off"}, false},
+	} {
+		kinds := probes.AgentKinds([]probes.Probe{New()}, c.o)
+		if got := slices.Contains(kinds, probes.AgentNode); got != c.node {
+			t.Errorf("options %+v: node agents planned %v (kinds %v), want %v", c.o, got, kinds, c.node)
+		}
+	}
+}
+
+// Node agents that did not start are not a felix that stopped programming:
+// the verdict says which nodes, once each, and cites the agent finding.
+func TestNotVerifiedNoAgent(t *testing.T) {
+	var fs []model.Finding
+	for _, n := range []string{"nsl-node1", "nsl-node2"} {
+		a := probes.Agent{Kind: probes.AgentNode, Node: n, Namespace: "netsleuth-x", Pod: "netsleuth-node-" + n, Err: errors.New("refused")}
+		fs = append(fs, agent.NotStarted("policy", a)...)
+	}
+	ev := notVerifiedNoAgent(fs)
+	if !strings.HasPrefix(ev, "not verified live: the node agent on nsl-node1, nsl-node2 did not start (see agent.not-started)") {
+		t.Errorf("verdict evidence %q", ev)
+	}
+	if strings.Contains(ev, "not programming") {
+		t.Errorf("an agent that did not start is blamed on felix: %q", ev)
+	}
 }

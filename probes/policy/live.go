@@ -117,7 +117,11 @@ func (e *Engine) verifyLive(ctx context.Context, env *probes.Env, rec probes.Rec
 		if err != nil {
 			return []model.Finding{f}, err
 		}
-		if causes := append(staleFelix(felix), notStarted...); len(causes) > 0 {
+		if len(notStarted) > 0 {
+			f.Evidence = append(f.Evidence, note, notVerifiedNoAgent(notStarted))
+			return append([]model.Finding{f}, notStarted...), nil
+		}
+		if causes := staleFelix(felix); len(causes) > 0 {
 			f.Evidence = append(f.Evidence, note, notVerifiedStale(causes))
 			return append([]model.Finding{f}, causes...), nil
 		}

@@ -274,3 +274,15 @@ func (e *Engine) matrixFinding(from, to string, port Port) model.Finding {
 func (probe) Creates(o probes.Options) bool {
 	return o.To != "" && o.PolicyLive != "off"
 }
+
+// AgentsFor declares, when a --from/--to answer is verified live, the node
+// agents that read felix's rules and health on a Calico cluster (the
+// sender's and the destination's nodes only, so not the whole sample). The
+// run's namespace must admit them before the first agent starts; on other
+// CNIs none starts.
+func (p probe) AgentsFor(o probes.Options) []model.AgentUse {
+	if !p.Creates(o) {
+		return nil
+	}
+	return []model.AgentUse{{Kind: model.AgentNode}}
+}
