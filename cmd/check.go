@@ -50,6 +50,8 @@ func (o *CheckOptions) prepare(ctx context.Context) (*probes.Env, model.Cluster,
 		return nil, cluster, err
 	}
 	o.stats.wrap(cfg)
+	api := probes.NewAPIHealth()
+	cfg.Wrap(api.Wrap)
 	kube, err := kubernetes.NewForConfig(rest.CopyConfig(cfg))
 	if err != nil {
 		return nil, cluster, usageErrorf("cannot build a Kubernetes client for %s: %v", cluster.Server, err)
@@ -61,6 +63,7 @@ func (o *CheckOptions) prepare(ctx context.Context) (*probes.Env, model.Cluster,
 		Namespace:  o.namespace,
 		Options:    o.env(),
 		Cache:      pkube.NewSnapshot(kube, o.namespace),
+		API:        api,
 	}
 	if !o.ReadOnly { // nothing a --read-only run does can create an agent
 		env.Agents = o.Agent.manager(kube, cfg, env.RunID)

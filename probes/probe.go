@@ -49,6 +49,10 @@ type Env struct {
 	// node's configz fetched once for every probe); Snap falls back to a
 	// fresh one when it is nil.
 	Cache *kube.Snapshot
+	// API, when set, has seen every API request of the run (its Wrap is
+	// on the client's transport): the runner asks it whether the API server
+	// stopped answering while a probe ran.
+	API *APIHealth
 }
 
 // snapMu guards the lazy creation of an Env's snapshot.

@@ -102,11 +102,13 @@ func runOne(ctx context.Context, p Probe, env *Env, sink model.Sink, opts Runner
 			&ProbeTimeoutError{Probe: info.ID, Timeout: opts.ProbeTimeout})
 	}
 	defer cancel()
-	err := safeRun(pctx, p, env, rec)
-	if err == nil {
-		return
+	start := time.Now()
+	if err := safeRun(pctx, p, env, rec); err != nil {
+		rec.Finding(errorFinding(info, rec.lastStage(), err, context.Cause(pctx)))
 	}
-	rec.Finding(errorFinding(info, rec.lastStage(), err, context.Cause(pctx)))
+	if o, ok := env.API.During(start, time.Now()); ok && rec.failedUnexplained() {
+		rec.Finding(outageFinding(info, o))
+	}
 }
 
 // panicError carries a recovered panic and its stack.
@@ -138,6 +140,16 @@ type recorder struct {
 	stage    string
 	cleanups []func(context.Context) error
 	done     bool
+	failing  bool // a failing finding was recorded
+	api      bool // a finding said the API server did not answer
+}
+
+// failedUnexplained reports whether the probe recorded a failing finding
+// and none that blames the API server.
+func (r *recorder) failedUnexplained() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failing && !r.api
 }
 
 func (r *recorder) emit(e model.Event) {
@@ -166,6 +178,8 @@ func (r *recorder) Finding(f model.Finding) {
 		return
 	}
 	f.Probe = r.probe
+	r.failing = r.failing || f.Status.Failing()
+	r.api = r.api || strings.HasSuffix(f.ID, ".api-unreachable")
 	f.Fixes = Invoked(f.Fixes, r.self)
 	f = f.Redacted()
 	r.emit(model.Event{Type: model.EventFinding, Finding: &f})

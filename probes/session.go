@@ -380,7 +380,7 @@ func (s *Session) Report() *model.Report {
 	s.mu.Lock()
 	var all []model.Finding
 	for _, id := range s.order {
-		all = append(all, s.current[id].findings...)
+		all = append(all, linkOutage(s.current[id].findings)...)
 	}
 	end := s.ended
 	if s.running > 0 || end.IsZero() {

@@ -35,6 +35,15 @@ func APIUnreachable(err error) bool {
 	return strings.Contains(msg, "apiserver is shutting down") || strings.Contains(msg, "server sent GOAWAY")
 }
 
+// IgnoreUnreachable is err, or nil when err says the API server did not
+// answer: for a poll that should keep trying through an API server restart.
+func IgnoreUnreachable(err error) error {
+	if APIUnreachable(err) {
+		return nil
+	}
+	return err
+}
+
 // WhileUnreachable calls fn again, every second, while its error says the
 // API server did not answer, until ctx ends or the run's patience with it
 // (WithAPIPatience) is spent, and returns fn's last error: cleanups outlast

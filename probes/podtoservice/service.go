@@ -40,16 +40,20 @@ func service(ctx context.Context, env *probes.Env, rec probes.Recorder, svc Serv
 	rec.Stage(fmt.Sprintf("waiting for the endpoints of Service %s", svc.Ref()))
 	wctx, cancel := context.WithTimeout(ctx, EndpointsTimeout)
 	defer cancel()
+	var last error // the last read's error; one the API server did not answer is waited out
 	_ = wait.PollUntilContextCancel(wctx, 300*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		bs, err := backends(ctx, env, svc)
-		if err != nil {
-			return false, err
+		if last = err; err != nil {
+			return false, probes.IgnoreUnreachable(err)
 		}
 		svc.Backends = bs
 		return len(bs) >= agents, nil
 	})
 	if ctx.Err() != nil {
 		return svc, nil, context.Cause(ctx)
+	}
+	if last != nil && len(svc.Backends) == 0 {
+		return svc, nil, fmt.Errorf("reading the endpoints of Service %s: %w", svc.Ref(), last)
 	}
 	return svc, nil, nil
 }
