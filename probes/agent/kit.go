@@ -115,6 +115,17 @@ func NotStarted(probeID string, a probes.Agent) []model.Finding {
 		cause.Fixes = []model.Fix{{Description: "Check that the API server answers again, then run netsleuth again.",
 			Commands: []string{"kubectl get --raw /readyz", "netsleuth check"}}}
 		cause = cause.WithKey("")
+	case ReasonNoServiceAccount:
+		cause.ID = "agent.no-service-account"
+		cause.Title = fmt.Sprintf("Namespace %s has no default ServiceAccount, so no pod can start in it", a.Namespace)
+		cause.Subject = &model.Subject{Kind: "Namespace", Name: a.Namespace}
+		cause.RootCause = fmt.Sprintf("Admission refused the agent pods because namespace %s has no ServiceAccount \"default\" (%s). "+
+			"kube-controller-manager's ServiceAccount controller creates it in every new namespace within moments: it is not running, not caught up "+
+			"(after an API server restart its watches retry with a back-off), or its serviceaccount controller is disabled. "+
+			"This is not a missing RBAC permission.", a.Namespace, saWait)
+		cause.Fixes = []model.Fix{{Description: "Check that kube-controller-manager runs and that new namespaces get their default ServiceAccount, then run netsleuth again.",
+			Commands: []string{"kubectl -n " + a.Namespace + " get serviceaccounts", "kubectl -n kube-system get pods -l component=kube-controller-manager", "netsleuth check"}}}
+		cause = cause.WithKey("")
 	case "Unschedulable", "OutOfcpu", "OutOfmemory", "OutOfpods", "Timeout":
 		cause.ID = "agent.not-started"
 		cause.Title = fmt.Sprintf("Node %s did not run netsleuth's %s agent", a.Node, a.Kind)

@@ -186,12 +186,16 @@ func (m *Manager) create(ctx context.Context, kind probes.AgentKind, node string
 		a.Err = fmt.Errorf("node agents were not planned for this run, so its namespace %s is restricted (a probe that starts them must declare them in its Info().Agents)", m.ns)
 		return a
 	}
-	_, err := m.kube.CoreV1().Pods(m.ns).Create(ctx, pod, metav1.CreateOptions{})
+	err := m.createPod(ctx, pod)
 	switch {
 	case apierrors.IsAlreadyExists(err):
 		// A retry after a cancelled attempt: reuse the pod.
 	case isPodSecurityRefusal(err):
 		a.Err = &probes.AgentStartError{Kind: kind, Node: node, Pod: pod.Name, Reason: "PodSecurity", Detail: err.Error()}
+		return a
+	case isNoServiceAccount(err):
+		a.Err = &probes.AgentStartError{Kind: kind, Node: node, Pod: pod.Name, Reason: ReasonNoServiceAccount,
+			Detail: fmt.Sprintf("the default ServiceAccount of namespace %s did not appear within %s: %v", m.ns, saWait, err)}
 		return a
 	case err != nil:
 		a.Err = fmt.Errorf("creating agent pod %s/%s: %w", m.ns, pod.Name, err)
@@ -206,6 +210,41 @@ func (m *Manager) planned(kind probes.AgentKind) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return kind != probes.AgentNode || m.nodeAgents
+}
+
+// saWait bounds the wait for the default ServiceAccount of the namespace
+// agents start in: the ServiceAccount controller (kube-controller-manager)
+// makes it moments after the namespace, or once it has caught up with an
+// API server that restarted.
+var saWait = 30 * time.Second
+
+// ReasonNoServiceAccount: an agent pod was refused because its namespace
+// has no default ServiceAccount.
+const ReasonNoServiceAccount = "NoServiceAccount"
+
+// createPod creates pod, trying again while admission refuses it because
+// the namespace's default ServiceAccount does not exist yet, for up to
+// saWait.
+func (m *Manager) createPod(ctx context.Context, pod *corev1.Pod) error {
+	give := time.Now().Add(saWait)
+	for {
+		_, err := m.kube.CoreV1().Pods(m.ns).Create(ctx, pod, metav1.CreateOptions{})
+		if !isNoServiceAccount(err) || time.Now().After(give) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// isNoServiceAccount: the ServiceAccount admission plugin found no default
+// ServiceAccount in the pod's namespace. A missing ServiceAccount, not a
+// missing permission.
+func isNoServiceAccount(err error) bool {
+	return err != nil && apierrors.IsForbidden(err) && strings.Contains(err.Error(), "error looking up service account")
 }
 
 func isPodSecurityRefusal(err error) bool {

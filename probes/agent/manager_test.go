@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	k8slabels "k8s.io/apimachinery/pkg/labels"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -265,5 +267,52 @@ func TestExecDoesNotSendARequestTheAgentWouldRefuse(t *testing.T) {
 func TestNodeFactsRequestIsValid(t *testing.T) {
 	if err := FactsRequest().Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// noServiceAccount makes admission refuse the first n pod creations as the
+// ServiceAccount plugin does while a new namespace has no default
+// ServiceAccount (n < 0: every one).
+func noServiceAccount(cs *fake.Clientset, n int) *int {
+	refused := new(int)
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if n >= 0 && *refused >= n {
+			return false, nil, nil
+		}
+		*refused++
+		p := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		return true, nil, apierrors.NewForbidden(corev1.Resource("pods"), p.Name,
+			fmt.Errorf("error looking up service account %s/default: serviceaccount \"default\" not found", a.GetNamespace()))
+	})
+	return refused
+}
+
+// A namespace whose default ServiceAccount comes late (its controller
+// catching up after an API server restart) delays the agents; one that
+// never gets it is named as such, never as a missing RBAC permission.
+func TestStartWaitsForTheDefaultServiceAccount(t *testing.T) {
+	defer func(d time.Duration) { saWait = d }(saWait)
+	saWait = 2 * time.Second
+
+	cs := fake.NewClientset()
+	fakeKubelet(cs, "")
+	refused := noServiceAccount(cs, 2)
+	m := NewManager(cs, nil, Config{RunID: "sa1", Image: "img", StartTimeout: 10 * time.Second})
+	if a := m.Start(context.Background(), probes.AgentPod, []string{"n1"})[0]; a.Err != nil || *refused != 2 {
+		t.Fatalf("agent %+v after %d refusals", a, *refused)
+	}
+
+	cs = fake.NewClientset()
+	fakeKubelet(cs, "")
+	noServiceAccount(cs, -1)
+	m = NewManager(cs, nil, Config{RunID: "sa2", Image: "img", StartTimeout: 10 * time.Second})
+	a := m.Start(context.Background(), probes.AgentPod, []string{"n1"})[0]
+	var se *probes.AgentStartError
+	if !errors.As(a.Err, &se) || se.Reason != ReasonNoServiceAccount || apierrors.IsForbidden(a.Err) {
+		t.Fatalf("err %v", a.Err)
+	}
+	cause := NotStarted("pod-to-pod", a)[0]
+	if cause.ID != "agent.no-service-account" || strings.Contains(cause.RootCause, "bind") || !strings.Contains(cause.RootCause, "not a missing RBAC permission") {
+		t.Errorf("cause %+v", cause)
 	}
 }
