@@ -127,12 +127,20 @@ var faults = map[string]faultDef{
 		restore: func(ctx context.Context, l *lab, _ node, _ string) error { return l.nodeLocal(ctx, false) },
 	},
 	"apiserver-restart": {
-		about: "stop kube-apiserver and start it again at once, waiting until it is ready (every client's connections break); unfault only makes sure it runs",
+		about: "stop kube-apiserver and start it again at once, waiting until it is ready and the controllers have caught up (every client's connections break); unfault only makes sure it runs and they caught up",
 		inject: func(ctx context.Context, l *lab, _ node, _ string) error {
 			l.stop("kube-apiserver", 10*time.Second)
-			return l.startAPIServer(ctx)
+			if err := l.startAPIServer(ctx); err != nil {
+				return err
+			}
+			return l.waitControllers(ctx)
 		},
-		restore: func(ctx context.Context, l *lab, _ node, _ string) error { return l.startAPIServer(ctx) },
+		restore: func(ctx context.Context, l *lab, _ node, _ string) error {
+			if err := l.startAPIServer(ctx); err != nil {
+				return err
+			}
+			return l.waitControllers(ctx)
+		},
 	},
 	"kubelet-stop": {
 		about: "stop the node's kubelet (exec and logs there fail at once; the node goes NotReady after the controller's grace period); unfault starts it and waits until the node is Ready",
@@ -391,4 +399,26 @@ func (l *lab) signalEnforcers(ctx context.Context, sig string) error {
 		}
 	}
 	return nil
+}
+
+// waitControllers waits until kube-controller-manager acts on new objects
+// again after an API server restart (its watches reconnect with a back-off
+// of up to 30 s): a new namespace gets its default ServiceAccount. The
+// next test then starts on a cluster that has caught up.
+func (l *lab) waitControllers(ctx context.Context) error {
+	cs, err := l.client()
+	if err != nil {
+		return err
+	}
+	ns := fmt.Sprintf("nsl-canary-%d", time.Now().UnixNano()%1e9)
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating canary namespace %s: %w", ns, err)
+	}
+	defer func() {
+		_ = cs.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), ns, metav1.DeleteOptions{})
+	}()
+	return waitFor(ctx, "kube-controller-manager caught up (a new namespace gets its default ServiceAccount)", 90*time.Second, func(ctx context.Context) (bool, error) {
+		_, err := cs.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	})
 }
