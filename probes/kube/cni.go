@@ -9,7 +9,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netsleuth/netsleuth/model"
 )
@@ -93,7 +92,7 @@ func (c CNI) String() string {
 
 // RBACCNI is what DiscoverCNI reads.
 var RBACCNI = model.MergePermissions(RBACPods, RBACNodes,
-	[]model.Permission{{Group: "apps", Resource: "daemonsets", Verbs: []string{"get", "list"}}},
+	RBACDaemonSet,
 	[]model.Permission{
 		{Group: "crd.projectcalico.org", Resource: "clusterinformations", Verbs: []string{"get"}},
 		{Group: "crd.projectcalico.org", Resource: "ippools", Verbs: []string{"list"}},
@@ -261,12 +260,10 @@ func DiscoverCNI(ctx context.Context, s *Snapshot) CNI {
 	v, _ := s.Memo(ctx, "cni", func(ctx context.Context) (any, error) {
 		var o CNIObjects
 		o.ClusterInformation, _ = s.raw(ctx, calicoAPI+"clusterinformations/default")
-		if l, err := s.c.AppsV1().DaemonSets("kube-system").List(ctx, metav1.ListOptions{}); err == nil {
-			o.DaemonSets = l.Items
-		}
-		for _, d := range [][2]string{{"calico-system", "calico-node"}, {"kube-flannel", "kube-flannel-ds"}} {
-			if ds, err := s.DaemonSet(ctx, d[0], d[1]); err == nil {
-				o.DaemonSets = append(o.DaemonSets, *ds)
+		all, _ := s.DaemonSets(ctx)
+		for _, ds := range all {
+			if ds.Namespace == "kube-system" || ds.Namespace+"/"+ds.Name == "calico-system/calico-node" || ds.Namespace+"/"+ds.Name == "kube-flannel/kube-flannel-ds" {
+				o.DaemonSets = append(o.DaemonSets, ds)
 			}
 		}
 		o.Pods, _ = s.Pods(ctx, "kube-system")

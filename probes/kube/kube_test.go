@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -85,5 +86,44 @@ func TestWorkloadResolver(t *testing.T) {
 	bare := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "debug"}}
 	if w := cron.Resolve(context.Background(), bare); w.String() != "Pod ns/debug" {
 		t.Errorf("bare pod: %v", w)
+	}
+}
+
+// Named DaemonSets and Services come from the run's one list of each, not
+// one request per name; a name that is not there is NotFound, as a GET says.
+func TestNamedObjectsFromTheRunsLists(t *testing.T) {
+	ds := func(ns, name string) *appsv1.DaemonSet {
+		return &appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	}
+	cs := fake.NewClientset(ds("kube-system", "kube-proxy"), ds("kube-system", "node-local-dns"), ds("calico-system", "calico-node"),
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "kube-dns"}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "kube-dns"}})
+	s := NewSnapshot(cs, "")
+	ctx := context.Background()
+	for _, n := range [][2]string{{"kube-system", "kube-proxy"}, {"kube-system", "node-local-dns"}, {"calico-system", "calico-node"}} {
+		if got, err := s.DaemonSet(ctx, n[0], n[1]); err != nil || got.Namespace != n[0] || got.Name != n[1] {
+			t.Errorf("DaemonSet %s/%s: %v %v", n[0], n[1], got, err)
+		}
+	}
+	if _, err := s.DaemonSet(ctx, "kube-flannel", "kube-flannel-ds"); !apierrors.IsNotFound(err) {
+		t.Errorf("a DaemonSet that is not there: %v", err)
+	}
+	if got, err := s.Service(ctx, "kube-system", "kube-dns"); err != nil || got.Namespace != "kube-system" {
+		t.Errorf("Service kube-system/kube-dns: %v %v", got, err)
+	}
+	if _, err := s.Service(ctx, "kube-system", "nope"); !apierrors.IsNotFound(err) {
+		t.Errorf("a Service that is not there: %v", err)
+	}
+	var lists, gets int
+	for _, a := range cs.Actions() {
+		switch a.GetVerb() {
+		case "list":
+			lists++
+		case "get":
+			gets++
+		}
+	}
+	if lists != 2 || gets != 0 {
+		t.Errorf("%d lists and %d gets, want 2 lists (DaemonSets, Services) and no get: %v", lists, gets, cs.Actions())
 	}
 }

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
@@ -285,32 +286,59 @@ func (s *Snapshot) ConfigMap(ctx context.Context, ns, name string) (*corev1.Conf
 	return v.(*corev1.ConfigMap), nil
 }
 
-// RBACDaemonSet is what DaemonSet needs.
-var RBACDaemonSet = []model.Permission{{Group: "apps", Resource: "daemonsets", Verbs: []string{"get"}}}
+// RBACDaemonSet is what DaemonSet and DaemonSets need.
+var RBACDaemonSet = []model.Permission{{Group: "apps", Resource: "daemonsets", Verbs: []string{"list"}}}
 
-// DaemonSet is one DaemonSet, read once per run.
-func (s *Snapshot) DaemonSet(ctx context.Context, ns, name string) (*appsv1.DaemonSet, error) {
-	v, err := s.get(ctx, "daemonset/"+ns+"/"+name, func(ctx context.Context) (any, error) {
-		return s.c.AppsV1().DaemonSets(ns).Get(ctx, name, metav1.GetOptions{})
+// DaemonSets lists every DaemonSet, whatever the scope: node agents (CNIs,
+// kube-proxy, DNS caches) live in system namespaces, and a cluster has few.
+func (s *Snapshot) DaemonSets(ctx context.Context) ([]appsv1.DaemonSet, error) {
+	v, err := s.get(ctx, "daemonsets", func(ctx context.Context) (any, error) {
+		return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]appsv1.DaemonSet, metav1.ListMeta, error) {
+			l, err := s.c.AppsV1().DaemonSets("").List(ctx, o)
+			if err != nil {
+				return nil, metav1.ListMeta{}, fmt.Errorf("listing daemonsets in all namespaces: %w", err)
+			}
+			return l.Items, l.ListMeta, nil
+		})
 	})
 	if err != nil {
 		return nil, err
 	}
-	return v.(*appsv1.DaemonSet), nil
+	return v.([]appsv1.DaemonSet), nil
+}
+
+// DaemonSet is one DaemonSet, from the run's list of them (a NotFound
+// error when there is none by that name).
+func (s *Snapshot) DaemonSet(ctx context.Context, ns, name string) (*appsv1.DaemonSet, error) {
+	all, err := s.DaemonSets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range all {
+		if all[i].Namespace == ns && all[i].Name == name {
+			return &all[i], nil
+		}
+	}
+	return nil, apierrors.NewNotFound(appsv1.Resource("daemonsets"), name)
 }
 
 // RBACService is what Service needs.
-var RBACService = []model.Permission{{Resource: "services", Verbs: []string{"get"}}}
+var RBACService = RBACServices
 
-// Service is one Service, read once per run.
+// Service is one Service, from the run's list of the Services of its
+// namespace (a NotFound error when there is none by that name): the list
+// other probes read anyway, not one more request.
 func (s *Snapshot) Service(ctx context.Context, ns, name string) (*corev1.Service, error) {
-	v, err := s.get(ctx, "service/"+ns+"/"+name, func(ctx context.Context) (any, error) {
-		return s.c.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
-	})
+	all, err := s.Services(ctx, ns)
 	if err != nil {
 		return nil, err
 	}
-	return v.(*corev1.Service), nil
+	for i := range all {
+		if all[i].Name == name {
+			return &all[i], nil
+		}
+	}
+	return nil, apierrors.NewNotFound(corev1.Resource("services"), name)
 }
 
 // Memo memoizes a value derived from the cluster (a discovery several
