@@ -110,6 +110,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	defer o.closeSession(sess)
 	sess.Wait()
 	rep := sess.Report()
+	writeHeapProfile(o.ErrOut)
 	if o.finish != nil {
 		o.finish(rep)
 	}

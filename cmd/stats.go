@@ -1,10 +1,12 @@
 package cmd
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -111,3 +113,21 @@ func (b *countingBody) Read(p []byte) (int, error) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// writeHeapProfile writes the heap profile (live objects at the last
+// collection, and every allocation) to NETSLEUTH_MEMPROFILE when it is set,
+// while the run's reads are still held: for the scale benchmark
+// (`go tool pprof -sample_index=inuse_space FILE`).
+func writeHeapProfile(w io.Writer) {
+	path := os.Getenv("NETSLEUTH_MEMPROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = errors.Join(pprof.WriteHeapProfile(f), f.Close())
+	}
+	if err != nil {
+		fmt.Fprintf(w, "netsleuth: NETSLEUTH_MEMPROFILE: %v\n", err)
+	}
+}
