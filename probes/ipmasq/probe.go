@@ -7,7 +7,6 @@ import (
 	"context"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
@@ -36,15 +35,12 @@ func (probe) Info() model.ProbeInfo {
 }
 
 // rbacConfig is what Run reads of ip-masq-agent: its ConfigMap and DaemonSet.
-var rbacConfig = []model.Permission{
-	{Resource: "configmaps", Verbs: []string{"get"}},
-	{Group: "apps", Resource: "daemonsets", Verbs: []string{"get"}},
-}
+var rbacConfig = model.MergePermissions(kube.RBACConfigMap, kube.RBACDaemonSet)
 
 func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) error {
 	rec.Stage("reading ConfigMap kube-system/ip-masq-agent")
 	var in Input
-	cm, err := env.Kube.CoreV1().ConfigMaps(Namespace).Get(ctx, Name, metav1.GetOptions{})
+	cm, err := env.Snap().ConfigMap(ctx, Namespace, Name)
 	switch {
 	case err == nil:
 		in.Config = cm.Data
@@ -55,7 +51,7 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 		return err
 	}
 	rec.Stage("reading DaemonSet kube-system/ip-masq-agent")
-	ds, err := env.Kube.AppsV1().DaemonSets(Namespace).Get(ctx, Name, metav1.GetOptions{})
+	ds, err := env.Snap().DaemonSet(ctx, Namespace, Name)
 	switch {
 	case err == nil:
 		in.Agent = Agent{Found: true, Ready: ds.Status.NumberReady, Scheduled: ds.Status.DesiredNumberScheduled}
