@@ -132,8 +132,8 @@ func notVerifiedStale(causes []model.Finding) string {
 // proves nothing about the policies.
 func notVerifiedNoAgent(notStarted []model.Finding) string {
 	var nodes []string
-	for _, f := range notStarted {
-		if !slices.Contains(nodes, f.Subject.Name) {
+	for _, f := range notStarted { // causes may name a namespace, or nothing; the symptoms name the node
+		if f.Subject != nil && f.Subject.Kind == "Node" && !slices.Contains(nodes, f.Subject.Name) {
 			nodes = append(nodes, f.Subject.Name)
 		}
 	}

@@ -136,8 +136,12 @@ func TestNotVerifiedNoAgent(t *testing.T) {
 		a := probes.Agent{Kind: probes.AgentNode, Node: n, Namespace: "netsleuth-x", Pod: "netsleuth-node-" + n, Err: errors.New("refused")}
 		fs = append(fs, agent.NotStarted("policy", a)...)
 	}
+	// A cause about the image names no node at all.
+	img := probes.Agent{Kind: probes.AgentNode, Node: "nsl-node3", Namespace: "netsleuth-x", Pod: "netsleuth-node-nsl-node3",
+		Err: &probes.AgentStartError{Kind: probes.AgentNode, Node: "nsl-node3", Reason: "ErrImageNeverPull", Detail: "no image"}}
+	fs = append(fs, agent.NotStarted("policy", img)...)
 	ev := notVerifiedNoAgent(fs)
-	if !strings.HasPrefix(ev, "not verified live: the node agent on nsl-node1, nsl-node2 did not start (see agent.not-started)") {
+	if !strings.HasPrefix(ev, "not verified live: the node agent on nsl-node1, nsl-node2, nsl-node3 did not start (see agent.not-started)") {
 		t.Errorf("verdict evidence %q", ev)
 	}
 	if strings.Contains(ev, "not programming") {
