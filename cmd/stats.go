@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 
 	"k8s.io/client-go/rest"
+
+	"github.com/netsleuth/netsleuth/probes"
 )
 
 // apiStats counts the API requests of a run (exec streams included) and the
@@ -30,7 +32,7 @@ func (s *apiStats) wrap(cfg *rest.Config) {
 		return
 	}
 	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
-		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		return probes.RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 			s.n.Add(1)
 			s.mu.Lock()
 			if s.by == nil {
@@ -109,10 +111,6 @@ func (b *countingBody) Read(p []byte) (int, error) {
 	b.n.Add(int64(n))
 	return n, err
 }
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // writeHeapProfile writes the heap profile (live objects at the last
 // collection, and every allocation) to NETSLEUTH_MEMPROFILE when it is set,

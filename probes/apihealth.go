@@ -41,7 +41,7 @@ func NewAPIHealth() *APIHealth { return &APIHealth{now: time.Now} }
 // Wrap is a transport wrapper (rest.Config.Wrap) that observes every
 // request's outcome.
 func (h *APIHealth) Wrap(rt http.RoundTripper) http.RoundTripper {
-	return roundTripper(func(r *http.Request) (*http.Response, error) {
+	return RoundTripFunc(func(r *http.Request) (*http.Response, error) {
 		resp, err := rt.RoundTrip(r)
 		h.Observe(err) // any HTTP answer is an answer: a 503 may be one aggregated API, not the server
 		return resp, err
@@ -119,7 +119,15 @@ func outageFinding(info model.ProbeInfo, o Outage) model.Finding {
 			Description: "Check that the API server is healthy and stays up (and why it went away: its logs, its restarts), then run the probes again:",
 			Commands:    []string{"kubectl get --raw /readyz", "netsleuth check --probe " + info.ID},
 		}},
-	}.WithKey("outage at " + o.From.UTC().Format(time.RFC3339Nano))
+	}.WithKey(outageKey + o.From.UTC().Format(time.RFC3339Nano))
+}
+
+// outageKey starts the qualifier of an outage finding's key.
+const outageKey = "outage at "
+
+// isOutage reports whether f is the runner's finding for an outage.
+func isOutage(f model.Finding) bool {
+	return f.ID == FindingAPIUnreachable && strings.Contains(f.Key, "|"+outageKey)
 }
 
 // linkOutage makes every failing finding of one probe's run that has no
@@ -129,7 +137,7 @@ func outageFinding(info model.ProbeInfo, o Outage) model.Finding {
 func linkOutage(fs []model.Finding) []model.Finding {
 	var cause *model.Finding
 	for i := range fs {
-		if fs[i].ID == FindingAPIUnreachable && strings.Contains(fs[i].Key, "|outage at ") {
+		if isOutage(fs[i]) {
 			cause = &fs[i]
 			break
 		}
@@ -147,6 +155,9 @@ func linkOutage(fs []model.Finding) []model.Finding {
 	return out
 }
 
-type roundTripper func(*http.Request) (*http.Response, error)
+// RoundTripFunc is a function used as an http.RoundTripper (transport
+// wrappers on the client's rest.Config).
+type RoundTripFunc func(*http.Request) (*http.Response, error)
 
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+// RoundTrip calls f.
+func (f RoundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -86,7 +86,7 @@ func TestRunnerLinksFailuresToAPIOutage(t *testing.T) {
 	_ = s.Close()
 	var outage model.Finding
 	for _, f := range r.Findings {
-		if strings.Contains(f.Key, "|outage at ") {
+		if isOutage(f) {
 			if outage.Key != "" {
 				t.Errorf("the outage is in the report twice: %s and %s", outage.Key, f.Key)
 			}
@@ -104,7 +104,7 @@ func TestRunnerLinksFailuresToAPIOutage(t *testing.T) {
 			t.Errorf("a passing finding was linked: %+v", f)
 		case f.Probe == "erred" && f.ID != FindingAPIUnreachable:
 			t.Errorf("the probe that met the outage itself: %+v", f)
-		case f.Probe == "erred" && strings.Contains(f.Key, "|outage at "):
+		case f.Probe == "erred" && isOutage(f):
 			t.Errorf("the probe that blamed the API server got a second outage finding: %+v", f)
 		}
 	}

@@ -19,8 +19,7 @@ import (
 )
 
 func TestAPIUnreachable(t *testing.T) {
-	refused := &url.Error{Op: "Get", URL: "https://10.0.0.1:6443/api/v1/pods", Err: &net.OpError{Op: "dial", Net: "tcp",
-		Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}}
+	refused := refusedErr
 	reset := &url.Error{Op: "Get", URL: "https://10.0.0.1:6443/api", Err: &net.OpError{Op: "read", Net: "tcp",
 		Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}}
 	for _, c := range []struct {

@@ -130,17 +130,9 @@ var faults = map[string]faultDef{
 		about: "stop kube-apiserver and start it again at once, waiting until it is ready and the controllers have caught up (every client's connections break); unfault only makes sure it runs and they caught up",
 		inject: func(ctx context.Context, l *lab, _ node, _ string) error {
 			l.stop("kube-apiserver", 10*time.Second)
-			if err := l.startAPIServer(ctx); err != nil {
-				return err
-			}
-			return l.waitControllers(ctx)
+			return l.apiServerBack(ctx)
 		},
-		restore: func(ctx context.Context, l *lab, _ node, _ string) error {
-			if err := l.startAPIServer(ctx); err != nil {
-				return err
-			}
-			return l.waitControllers(ctx)
-		},
+		restore: func(ctx context.Context, l *lab, _ node, _ string) error { return l.apiServerBack(ctx) },
 	},
 	"kubelet-stop": {
 		about: "stop the node's kubelet (exec and logs there fail at once; the node goes NotReady after the controller's grace period); unfault starts it and waits until the node is Ready",
@@ -399,6 +391,15 @@ func (l *lab) signalEnforcers(ctx context.Context, sig string) error {
 		}
 	}
 	return nil
+}
+
+// apiServerBack starts kube-apiserver if it is not running and waits until
+// it is ready and the controllers have caught up with it.
+func (l *lab) apiServerBack(ctx context.Context) error {
+	if err := l.startAPIServer(ctx); err != nil {
+		return err
+	}
+	return l.waitControllers(ctx)
 }
 
 // waitControllers waits until kube-controller-manager acts on new objects

@@ -262,7 +262,7 @@ func DiscoverCNI(ctx context.Context, s *Snapshot) CNI {
 		o.ClusterInformation, _ = s.raw(ctx, calicoAPI+"clusterinformations/default")
 		all, _ := s.DaemonSets(ctx)
 		for _, ds := range all {
-			if ds.Namespace == "kube-system" || ds.Namespace+"/"+ds.Name == "calico-system/calico-node" || ds.Namespace+"/"+ds.Name == "kube-flannel/kube-flannel-ds" {
+			if ref := ds.Namespace + "/" + ds.Name; ds.Namespace == "kube-system" || ref == "calico-system/calico-node" || ref == "kube-flannel/kube-flannel-ds" {
 				o.DaemonSets = append(o.DaemonSets, ds)
 			}
 		}
