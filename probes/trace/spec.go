@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/source"
 )
@@ -130,10 +132,10 @@ func (s *Spec) parseTo(to, given string) error {
 	case strings.Contains(to, ":"):
 		// No Kubernetes name holds a colon: this is an IPv6 address or CIDR
 		// (fd00::/64 is no namespace "fd00::" and pod "64"), or a bad port.
-	case len(parts) == 3 && (parts[1] == "svc" || parts[1] == "service") && parts[0] != "" && parts[2] != "":
+	case len(parts) == 3 && (parts[1] == "svc" || parts[1] == "service") && isName(parts[0], parts[2]):
 		s.ToKind, s.ToNS, s.ToName = ToService, parts[0], parts[2]
 		return nil
-	case len(parts) == 2 && parts[0] != "" && parts[1] != "":
+	case len(parts) == 2 && isName(parts[0], parts[1]):
 		s.ToKind, s.ToNS, s.ToName = ToPod, parts[0], parts[1]
 		return nil
 	}
@@ -142,6 +144,12 @@ func (s *Spec) parseTo(to, given string) error {
 		return nil
 	}
 	return fmt.Errorf("TO %q is not namespace/pod, namespace/svc/name, an IPv4 address or CIDR, or a DNS name (each with an optional :port[/proto]); e.g. shop/svc/api:8080 or 192.168.2.10:443", given)
+}
+
+// isName reports whether ns and name can be a namespace and an object in
+// it (a DNS label and a DNS subdomain), as FROM's are checked.
+func isName(ns, name string) bool {
+	return len(validation.IsDNS1123Label(ns)) == 0 && len(validation.IsDNS1123Subdomain(name)) == 0
 }
 
 // sample is the address a CIDR destination is tried at: its first host.
