@@ -8,6 +8,7 @@ import (
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/kube"
 )
 
 // AgentKind says where an agent pod's network lives (model.AgentKind).
@@ -66,9 +67,10 @@ type Agents interface {
 	// own one created, the run's Lease in it first), for a probe that puts
 	// an object of its own there while its agents start.
 	Prepare(ctx context.Context) error
-	// Leftovers lists namespaces and pods left by earlier, killed runs. It
-	// returns them only to its first caller in a run, so one probe reports them.
-	Leftovers(ctx context.Context) ([]string, error)
+	// Leftovers lists namespaces and pods left by earlier, killed runs,
+	// reading the lists snap holds already. It returns them only to its
+	// first caller in a run, so one probe reports them.
+	Leftovers(ctx context.Context, snap *kube.Snapshot) ([]string, error)
 }
 
 // Streamer is implemented by agents that can stream a long-running agent

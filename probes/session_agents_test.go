@@ -13,6 +13,7 @@ import (
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/kube"
 	"github.com/netsleuth/netsleuth/probes/kube/kubetest"
 )
 
@@ -55,11 +56,11 @@ func (p *planning) Start(ctx context.Context, kind AgentKind, nodes []string) []
 func (p *planning) Exec(context.Context, Agent, ops.Request) (ops.Response, error) {
 	return ops.Response{}, nil
 }
-func (p *planning) Prepare(context.Context) error               { return nil }
-func (p *planning) Namespace() string                           { return "netsleuth-t" }
-func (p *planning) Leftovers(context.Context) ([]string, error) { return nil, nil }
-func (p *planning) Close(context.Context) error                 { p.record("close"); return nil }
-func (p *planning) entries() []string                           { p.mu.Lock(); defer p.mu.Unlock(); return slices.Clone(p.log) }
+func (p *planning) Prepare(context.Context) error                               { return nil }
+func (p *planning) Namespace() string                                           { return "netsleuth-t" }
+func (p *planning) Leftovers(context.Context, *kube.Snapshot) ([]string, error) { return nil, nil }
+func (p *planning) Close(context.Context) error                                 { p.record("close"); return nil }
+func (p *planning) entries() []string                                           { p.mu.Lock(); defer p.mu.Unlock(); return slices.Clone(p.log) }
 func (p *planning) planned() [][]AgentKind {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/netsleuth/netsleuth/model"
+	k8s "github.com/netsleuth/netsleuth/probes/kube"
 )
 
 // rbacFind is what Find needs.
@@ -134,9 +135,15 @@ func Classify(l Listing, except string, now time.Time) Survey {
 	return s
 }
 
-// List lists every namespace, pod, service and Lease labelled Selector.
+// List lists every Lease, namespace, pod and service labelled Selector. The
+// Leases go first: a run that ends between the reads then has its Lease
+// seen alive, not its objects seen without one.
 func List(ctx context.Context, kube kubernetes.Interface) (Listing, error) {
 	var l Listing
+	leases, err := listLeases(ctx, kube)
+	if err != nil {
+		return l, err
+	}
 	sel := metav1.ListOptions{LabelSelector: Selector}
 	nss, err := kube.CoreV1().Namespaces().List(ctx, sel)
 	if err != nil {
@@ -150,11 +157,15 @@ func List(ctx context.Context, kube kubernetes.Interface) (Listing, error) {
 	if err != nil {
 		return l, fmt.Errorf("listing services labelled %s: %w", Selector, err)
 	}
-	leases, err := kube.CoordinationV1().Leases("").List(ctx, sel)
+	return Listing{Namespaces: nss.Items, Pods: pods.Items, Services: svcs.Items, Leases: leases}, nil
+}
+
+func listLeases(ctx context.Context, kube kubernetes.Interface) ([]coordinationv1.Lease, error) {
+	l, err := kube.CoordinationV1().Leases("").List(ctx, metav1.ListOptions{LabelSelector: Selector})
 	if err != nil {
-		return l, fmt.Errorf("listing the runs' Leases labelled %s: %w", Selector, err)
+		return nil, fmt.Errorf("listing the runs' Leases labelled %s: %w", Selector, err)
 	}
-	return Listing{Namespaces: nss.Items, Pods: pods.Items, Services: svcs.Items, Leases: leases.Items}, nil
+	return l.Items, nil
 }
 
 // Find lists what netsleuth runs other than exceptRunID left in the cluster
@@ -165,6 +176,30 @@ func Find(ctx context.Context, kube kubernetes.Interface, exceptRunID string) (S
 		return Survey{}, err
 	}
 	return Classify(l, exceptRunID, time.Now()), nil
+}
+
+// FindIn is Find for a run whose other probes have listed every namespace,
+// pod and Service already (snap, which may be nil): it lists only the
+// Leases and judges the labelled objects of those lists. The lists may
+// predate a run that has since ended cleanly, so a verdict of leftovers is
+// made again from a fresh Find.
+func FindIn(ctx context.Context, kube kubernetes.Interface, exceptRunID string, snap *k8s.Snapshot) (Survey, error) {
+	if snap == nil {
+		return Find(ctx, kube, exceptRunID)
+	}
+	nss, pods, svcs, ok := snap.Labelled(ctx, Selector)
+	if !ok {
+		return Find(ctx, kube, exceptRunID)
+	}
+	leases, err := listLeases(ctx, kube)
+	if err != nil {
+		return Survey{}, err
+	}
+	s := Classify(Listing{Namespaces: nss, Pods: pods, Services: svcs, Leases: leases}, exceptRunID, time.Now())
+	if len(s.Leftovers) == 0 {
+		return s, nil
+	}
+	return Find(ctx, kube, exceptRunID)
 }
 
 // terminatingGrace is how long a deleted namespace may take to go before

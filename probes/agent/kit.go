@@ -159,7 +159,7 @@ func ReportLeftovers(ctx context.Context, env *probes.Env, rec probes.Recorder, 
 	if env.Agents == nil {
 		return
 	}
-	left, err := env.Agents.Leftovers(ctx)
+	left, err := env.Agents.Leftovers(ctx, env.Snap())
 	if err != nil || len(left) == 0 {
 		return
 	}

@@ -19,6 +19,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/netsleuth/netsleuth/probes"
+	k8s "github.com/netsleuth/netsleuth/probes/kube"
 )
 
 var t0 = time.Date(2026, 12, 2, 14, 0, 0, 0, time.UTC)
@@ -146,7 +147,7 @@ func TestConcurrentRunsAreNotLeftovers(t *testing.T) {
 	a := newRun(t, cs, "aaaa", "")
 	b := newRun(t, cs, "bbbb", "")
 	for _, m := range []*Manager{a, b} {
-		if left, err := m.Leftovers(ctx); err != nil || len(left) != 0 {
+		if left, err := m.Leftovers(ctx, nil); err != nil || len(left) != 0 {
 			t.Errorf("run %s sees leftovers of a live run: %v %v", m.cfg.RunID, left, err)
 		}
 	}
@@ -346,5 +347,89 @@ func TestCloseDeletesTheLeaseEvenWhenPodsStay(t *testing.T) {
 	s, err := Find(ctx, cs, "")
 	if err != nil || len(s.Live) != 0 || !slices.Contains(s.Leftovers, "pod/netsleuth-dddd/netsleuth-pod-n1-dddd") && !slices.Contains(s.Leftovers, "namespace/netsleuth-dddd") {
 		t.Errorf("after a failed Close: %+v %v", s, err)
+	}
+}
+
+// lists counts the list requests cs has served since mark.
+func lists(cs *fake.Clientset, mark int) map[string]int {
+	out := map[string]int{}
+	for _, a := range cs.Actions()[mark:] {
+		if a.GetVerb() == "list" {
+			out[a.GetResource().Resource]++
+		}
+	}
+	return out
+}
+
+// TestFindInReadsTheRunsLists: when the run's other probes have listed every
+// namespace, pod and Service, the leftovers check lists only the Leases; a
+// run that ended after those lists were read is not taken for debris, and a
+// dead run's objects still are, judged from a fresh read.
+func TestFindInReadsTheRunsLists(t *testing.T) {
+	ctx := context.Background()
+	cs := fake.NewClientset()
+	fakeKubelet(cs, "")
+	a := newRun(t, cs, "aaaa", "")
+	newRun(t, cs, "bbbb", "")
+
+	// Nothing read yet: FindIn lists for itself, as Find does.
+	mark := len(cs.Actions())
+	if s, err := FindIn(ctx, cs, "bbbb", k8s.NewSnapshot(cs, "")); err != nil || len(s.Leftovers) != 0 {
+		t.Fatalf("FindIn with an empty snapshot: %+v %v", s, err)
+	}
+	if got := lists(cs, mark); len(got) != 4 {
+		t.Errorf("FindIn with an empty snapshot listed %v, want all four kinds", got)
+	}
+
+	// The run's probes read every namespace, pod and Service; then run a
+	// ends cleanly. Its objects are still in those lists, its Lease is gone.
+	snap := k8s.NewSnapshot(cs, "")
+	if _, err := snap.Namespaces(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snap.Pods(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snap.Services(ctx, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mark = len(cs.Actions())
+	s, err := FindIn(ctx, cs, "bbbb", snap)
+	if err != nil || len(s.Leftovers) != 0 {
+		t.Fatalf("a run that ended cleanly after the snapshot was read is debris: %+v %v", s, err)
+	}
+	if got := lists(cs, mark); got["leases"] < 1 {
+		t.Errorf("the leftovers check did not list the Leases: %v", got)
+	}
+
+	// With only b alive and nothing else labelled, one list (the Leases) is
+	// all the check costs.
+	snap = k8s.NewSnapshot(cs, "")
+	_, _ = snap.Namespaces(ctx)
+	_, _ = snap.Pods(ctx, "")
+	_, _ = snap.Services(ctx, "")
+	mark = len(cs.Actions())
+	if s, err := FindIn(ctx, cs, "bbbb", snap); err != nil || len(s.Leftovers) != 0 || len(s.Live) != 0 {
+		t.Fatalf("b alone: %+v %v", s, err)
+	}
+	if got := lists(cs, mark); len(got) != 1 || got["leases"] != 1 {
+		t.Errorf("b alone: listed %v, want the Leases once", got)
+	}
+
+	// A dead run's pod (no Lease, older than LeaseDuration) is reported.
+	old := metav1.NewTime(time.Now().Add(-2 * LeaseDuration))
+	if _, err := cs.CoreV1().Pods("team").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "stray", Namespace: "team", CreationTimestamp: old,
+		Labels: map[string]string{LabelManagedBy: ManagedBy, LabelRunID: "dead"}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	snap = k8s.NewSnapshot(cs, "")
+	_, _ = snap.Namespaces(ctx)
+	_, _ = snap.Pods(ctx, "")
+	_, _ = snap.Services(ctx, "")
+	if s, err := FindIn(ctx, cs, "bbbb", snap); err != nil || !slices.Equal(s.Leftovers, []string{"pod/team/stray"}) {
+		t.Fatalf("a dead run's pod: %+v %v", s, err)
 	}
 }

@@ -155,11 +155,11 @@ func TestCleanupAndLeftovers(t *testing.T) {
 		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "team"}},
 	)
 	m := NewManager(cs, nil, Config{RunID: "new", Image: "img"})
-	left, err := m.Leftovers(context.Background())
+	left, err := m.Leftovers(context.Background(), nil)
 	if err != nil || len(left) != 2 {
 		t.Fatalf("leftovers %v %v", left, err)
 	}
-	if again, _ := m.Leftovers(context.Background()); len(again) != 0 {
+	if again, _ := m.Leftovers(context.Background(), nil); len(again) != 0 {
 		t.Errorf("leftovers reported twice: %v", again)
 	}
 	gone, err := Cleanup(context.Background(), cs, false)

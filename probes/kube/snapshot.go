@@ -137,13 +137,7 @@ func (s *Snapshot) PodsMatching(ctx context.Context, ns, selector string) ([]cor
 	if err != nil {
 		return nil, err
 	}
-	var out []corev1.Pod
-	for _, p := range all {
-		if sel.Matches(labels.Set(p.Labels)) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
+	return matching(all, sel, func(p *corev1.Pod) map[string]string { return p.Labels }), nil
 }
 
 // Services lists the Services of ns ("" for every namespace in scope).
@@ -272,18 +266,43 @@ func (s *Snapshot) KubeletConfigs(ctx context.Context, nodes []string) ([]*kubel
 	return out, errs
 }
 
-// RBACConfigMap is what ConfigMap needs.
-var RBACConfigMap = []model.Permission{{Resource: "configmaps", Verbs: []string{"get"}}}
+// RBACConfigMap is what ConfigMap needs: list, to read a namespace's
+// ConfigMaps in one request; get, for a role that grants only that.
+var RBACConfigMap = []model.Permission{{Resource: "configmaps", Verbs: []string{"get", "list"}}}
 
-// ConfigMap is one ConfigMap, read once per run.
+// ConfigMap is one ConfigMap, from the run's one list of the ConfigMaps of
+// ns (a NotFound error when there is none by that name): the probes read
+// several of kube-system's, and a namespace holds few. A role that may get
+// but not list ConfigMaps reads each one by name instead.
 func (s *Snapshot) ConfigMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
-	v, err := s.get(ctx, "configmap/"+ns+"/"+name, func(ctx context.Context) (any, error) {
-		return s.c.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+	v, err := s.get(ctx, "configmaps/"+ns, func(ctx context.Context) (any, error) {
+		return listAll(ctx, func(ctx context.Context, o metav1.ListOptions) ([]corev1.ConfigMap, metav1.ListMeta, error) {
+			l, err := s.c.CoreV1().ConfigMaps(ns).List(ctx, o)
+			if err != nil {
+				return nil, metav1.ListMeta{}, fmt.Errorf("listing configmaps%s: %w", inNamespace(ns), err)
+			}
+			return l.Items, l.ListMeta, nil
+		})
 	})
+	if Forbidden(err) {
+		v, err := s.get(ctx, "configmap/"+ns+"/"+name, func(ctx context.Context) (any, error) {
+			return s.c.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		})
+		if err != nil {
+			return nil, err
+		}
+		return v.(*corev1.ConfigMap), nil
+	}
 	if err != nil {
 		return nil, err
 	}
-	return v.(*corev1.ConfigMap), nil
+	all := v.([]corev1.ConfigMap)
+	for i := range all {
+		if all[i].Name == name {
+			return &all[i], nil
+		}
+	}
+	return nil, apierrors.NewNotFound(corev1.Resource("configmaps"), name)
 }
 
 // RBACDaemonSet is what DaemonSet and DaemonSets need.
@@ -339,6 +358,58 @@ func (s *Snapshot) Service(ctx context.Context, ns, name string) (*corev1.Servic
 		}
 	}
 	return nil, apierrors.NewNotFound(corev1.Resource("services"), name)
+}
+
+// peek returns the value of key when some probe of the run has asked for
+// it already (waiting for a read still under way), and false when none has.
+func (s *Snapshot) peek(ctx context.Context, key string) (any, bool, error) {
+	s.mu.Lock()
+	e, ok := s.entries[key]
+	s.mu.Unlock()
+	if !ok {
+		return nil, false, nil
+	}
+	select {
+	case <-e.done:
+		return e.val, true, e.err
+	case <-ctx.Done():
+		return nil, true, context.Cause(ctx)
+	}
+}
+
+// Labelled returns the namespaces, pods and Services of every namespace
+// whose labels match selector, from lists other probes of the run have
+// read already; ok is false when the run has not read all three (or a read
+// failed), so a caller lists what it needs itself rather than have a
+// narrow question read a whole large cluster.
+func (s *Snapshot) Labelled(ctx context.Context, selector string) (nss []corev1.Namespace, pods []corev1.Pod, svcs []corev1.Service, ok bool) {
+	sel, err := labels.Parse(selector)
+	if err != nil || s.scope != "" {
+		return nil, nil, nil, false
+	}
+	vals := make([]any, 3)
+	for i, key := range []string{"namespaces", "pods/", "services/"} {
+		v, had, err := s.peek(ctx, key)
+		if !had || err != nil {
+			return nil, nil, nil, false
+		}
+		vals[i] = v
+	}
+	nss = matching(vals[0].([]corev1.Namespace), sel, func(x *corev1.Namespace) map[string]string { return x.Labels })
+	pods = matching(vals[1].([]corev1.Pod), sel, func(x *corev1.Pod) map[string]string { return x.Labels })
+	svcs = matching(vals[2].([]corev1.Service), sel, func(x *corev1.Service) map[string]string { return x.Labels })
+	return nss, pods, svcs, true
+}
+
+// matching keeps the items whose labels match sel.
+func matching[T any](all []T, sel labels.Selector, labelsOf func(*T) map[string]string) []T {
+	var out []T
+	for i := range all {
+		if sel.Matches(labels.Set(labelsOf(&all[i]))) {
+			out = append(out, all[i])
+		}
+	}
+	return out
 }
 
 // Memo memoizes a value derived from the cluster (a discovery several

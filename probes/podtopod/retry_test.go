@@ -7,6 +7,7 @@ import (
 
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/kube"
 )
 
 // scripted answers every op with the next outcome for its target; targets
@@ -20,7 +21,7 @@ type scripted struct {
 func (s *scripted) Start(context.Context, probes.AgentKind, []string) []probes.Agent { return nil }
 func (s *scripted) Namespace() string                                                { return "ns" }
 func (s *scripted) Prepare(context.Context) error                                    { return nil }
-func (s *scripted) Leftovers(context.Context) ([]string, error)                      { return nil, nil }
+func (s *scripted) Leftovers(context.Context, *kube.Snapshot) ([]string, error)      { return nil, nil }
 
 func (s *scripted) Exec(_ context.Context, _ probes.Agent, req ops.Request) (ops.Response, error) {
 	s.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	"github.com/netsleuth/netsleuth/probes/kube"
 )
 
 func tcp(o ops.Outcome) ops.Result {
@@ -120,7 +121,7 @@ type fakeAgents struct {
 func (f *fakeAgents) Start(context.Context, probes.AgentKind, []string) []probes.Agent { return nil }
 func (f *fakeAgents) Namespace() string                                                { return "netsleuth-r1" }
 func (f *fakeAgents) Prepare(context.Context) error                                    { return nil }
-func (f *fakeAgents) Leftovers(context.Context) ([]string, error)                      { return nil, nil }
+func (f *fakeAgents) Leftovers(context.Context, *kube.Snapshot) ([]string, error)      { return nil, nil }
 func (f *fakeAgents) Exec(_ context.Context, _ probes.Agent, req ops.Request) (ops.Response, error) {
 	o := f.results[min(len(f.sent), len(f.results)-1)]
 	f.sent = append(f.sent, req.Ops[0])
