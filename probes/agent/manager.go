@@ -23,6 +23,7 @@ import (
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
+	k8s "github.com/netsleuth/netsleuth/probes/kube"
 )
 
 // Config configures a run's agents.
@@ -68,7 +69,10 @@ type Manager struct {
 	agents     map[string]*entry
 	standIns   map[string]bool // namespaces this run put stand-ins in
 	watches    map[string]*podWatch
+	execs      map[string]*execQueue // by agent pod and container
 	leftovers  sync.Once
+	// send is execOnce; tests replace it.
+	send func(ctx context.Context, a probes.Agent, req ops.Request) (ops.Response, error)
 }
 
 // entry is one agent being started or started; done closes when a is final.
@@ -93,7 +97,9 @@ func NewManager(kube kubernetes.Interface, cfg *rest.Config, c Config) *Manager 
 	if c.PullPolicy == "" {
 		c.PullPolicy = corev1.PullIfNotPresent
 	}
-	m := &Manager{kube: kube, rest: cfg, cfg: c, ns: c.Namespace, agents: map[string]*entry{}, standIns: map[string]bool{}}
+	m := &Manager{kube: kube, rest: cfg, cfg: c, ns: c.Namespace, agents: map[string]*entry{}, standIns: map[string]bool{},
+		execs: map[string]*execQueue{}}
+	m.send = m.execOnce
 	if m.ns == "" {
 		m.ns, m.ownNS = "netsleuth-"+c.RunID, true
 	}
@@ -338,7 +344,8 @@ func (m *Manager) ExecPod(ctx context.Context, ns, pod, container string, argv [
 // Exec runs req in agent a through the API server (pods/exec) and decodes
 // the JSON answer. A request the agent would refuse is not sent; one it
 // refuses anyway (an agent of another version) is an error wrapping the
-// agent's *ops.Refusal.
+// agent's *ops.Refusal. Requests to one agent made while an exec into it is
+// under way share the next exec (execQueue).
 func (m *Manager) Exec(ctx context.Context, a probes.Agent, req ops.Request) (ops.Response, error) {
 	var resp ops.Response
 	if a.Err != nil || a.Pod == "" {
@@ -347,6 +354,12 @@ func (m *Manager) Exec(ctx context.Context, a probes.Agent, req ops.Request) (op
 	if err := req.Validate(); err != nil {
 		return resp, fmt.Errorf("a request agent %s/%s would refuse: %w", a.Namespace, a.Pod, err)
 	}
+	return m.queue(a).exec(ctx, req)
+}
+
+// execOnce is one exec into a: req sent, its answer decoded.
+func (m *Manager) execOnce(ctx context.Context, a probes.Agent, req ops.Request) (ops.Response, error) {
+	var resp ops.Response
 	body, err := json.Marshal(req)
 	if err != nil {
 		return resp, err
@@ -386,13 +399,14 @@ func truncate(s string, n int) string {
 }
 
 // Leftovers lists objects of runs that are over (not those of runs alive
-// now, as their Leases say), once per run.
-func (m *Manager) Leftovers(ctx context.Context) ([]string, error) {
+// now, as their Leases say), once per run; snap is the run's read of the
+// cluster, whose lists serve when other probes read them (FindIn).
+func (m *Manager) Leftovers(ctx context.Context, snap *k8s.Snapshot) ([]string, error) {
 	var out []string
 	var err error
 	m.leftovers.Do(func() {
 		var s Survey
-		s, err = Find(ctx, m.kube, m.cfg.RunID)
+		s, err = FindIn(ctx, m.kube, m.cfg.RunID, snap)
 		out = s.Leftovers
 	})
 	return out, err

@@ -1,0 +1,166 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+
+	"github.com/netsleuth/netsleuth/probes"
+	"github.com/netsleuth/netsleuth/probes/agent/ops"
+)
+
+// batchOps bounds the ops several callers' requests are joined into: the
+// agent runs a request's ops 32 at a time, so a larger batch would hold up
+// every caller in it. A request larger than that goes alone.
+const batchOps = 64
+
+// execQueue sends one agent's requests. A request made while an exec into
+// the agent is under way waits for it; then every request waiting goes in
+// one exec, their ops joined, and each caller gets its own results back.
+// The probes of a run ask an agent at the same moment (they all wait for
+// it to start), so this makes one API request of what were several.
+type execQueue struct {
+	m *Manager
+	a probes.Agent
+
+	mu      sync.Mutex
+	busy    bool
+	waiting []*execCall
+}
+
+// execCall is one caller's request and, once done is closed, its answer.
+type execCall struct {
+	ctx  context.Context
+	req  ops.Request
+	resp ops.Response
+	err  error
+	done chan struct{}
+}
+
+// queue is a's execQueue, made on first use.
+func (m *Manager) queue(a probes.Agent) *execQueue {
+	key := a.Namespace + "/" + a.Pod + "/" + m.containerFor(a)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	q := m.execs[key]
+	if q == nil {
+		q = &execQueue{m: m, a: a}
+		m.execs[key] = q
+	}
+	return q
+}
+
+// exec queues req and waits for its answer (or for ctx).
+func (q *execQueue) exec(ctx context.Context, req ops.Request) (ops.Response, error) {
+	c := &execCall{ctx: ctx, req: req, done: make(chan struct{})}
+	q.mu.Lock()
+	q.waiting = append(q.waiting, c)
+	if !q.busy {
+		q.busy = true
+		go q.drain()
+	}
+	q.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.resp, c.err
+	case <-ctx.Done():
+		return ops.Response{}, context.Cause(ctx)
+	}
+}
+
+// drain sends batches until no caller waits.
+func (q *execQueue) drain() {
+	for {
+		q.mu.Lock()
+		batch := q.take()
+		if len(batch) == 0 {
+			q.busy = false
+			q.mu.Unlock()
+			return
+		}
+		q.mu.Unlock()
+		q.send(batch)
+	}
+}
+
+// take removes the next batch from the waiting callers: the first one, and
+// those after it while the ops stay within batchOps. Callers who stopped
+// waiting are dropped. q.mu is held.
+func (q *execQueue) take() []*execCall {
+	var batch []*execCall
+	n, i := 0, 0
+	for ; i < len(q.waiting); i++ {
+		c := q.waiting[i]
+		if c.ctx.Err() != nil {
+			continue
+		}
+		if len(batch) > 0 && n+len(c.req.Ops) > batchOps {
+			break
+		}
+		batch = append(batch, c)
+		n += len(c.req.Ops)
+	}
+	q.waiting = q.waiting[i:]
+	return batch
+}
+
+// send runs batch as one exec and hands each caller its results. A
+// refusal of the joined request (the agent checks what it reads on its own
+// side too) would be one caller's fault, so each is then sent alone.
+func (q *execQueue) send(batch []*execCall) {
+	defer func() {
+		for _, c := range batch {
+			close(c.done)
+		}
+	}()
+	if len(batch) == 1 {
+		c := batch[0]
+		c.resp, c.err = q.m.send(c.ctx, q.a, c.req)
+		return
+	}
+	ctx, cancel := whileAnyWaits(batch)
+	defer cancel()
+	var joined ops.Request
+	for _, c := range batch {
+		joined.Ops = append(joined.Ops, c.req.Ops...)
+	}
+	resp, err := q.m.send(ctx, q.a, joined)
+	if refusal := (*ops.Refusal)(nil); errors.As(err, &refusal) {
+		for _, c := range batch {
+			c.resp, c.err = q.m.send(c.ctx, q.a, c.req)
+		}
+		return
+	}
+	off := 0
+	for _, c := range batch {
+		c.resp, c.err = resp, err
+		c.resp.Results = nil
+		if len(resp.Results) == len(joined.Ops) {
+			c.resp.Results = resp.Results[off : off+len(c.req.Ops) : off+len(c.req.Ops)]
+		}
+		off += len(c.req.Ops)
+	}
+}
+
+// whileAnyWaits is a context that ends when every caller of batch has
+// stopped waiting, carrying the first caller's values.
+func whileAnyWaits(batch []*execCall) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(batch[0].ctx))
+	var left atomic.Int64
+	left.Store(int64(len(batch)))
+	stops := make([]func() bool, 0, len(batch))
+	for _, c := range batch {
+		stops = append(stops, context.AfterFunc(c.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel(context.Cause(c.ctx))
+			}
+		}))
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel(nil)
+	}
+}
