@@ -22,7 +22,6 @@ const batchOps = 64
 // it to start), so this makes one API request of what were several.
 type execQueue struct {
 	m *Manager
-	a probes.Agent
 
 	mu      sync.Mutex
 	busy    bool
@@ -32,6 +31,7 @@ type execQueue struct {
 // execCall is one caller's request and, once done is closed, its answer.
 type execCall struct {
 	ctx  context.Context
+	a    probes.Agent
 	req  ops.Request
 	resp ops.Response
 	err  error
@@ -45,15 +45,15 @@ func (m *Manager) queue(a probes.Agent) *execQueue {
 	defer m.mu.Unlock()
 	q := m.execs[key]
 	if q == nil {
-		q = &execQueue{m: m, a: a}
+		q = &execQueue{m: m}
 		m.execs[key] = q
 	}
 	return q
 }
 
-// exec queues req and waits for its answer (or for ctx).
-func (q *execQueue) exec(ctx context.Context, req ops.Request) (ops.Response, error) {
-	c := &execCall{ctx: ctx, req: req, done: make(chan struct{})}
+// exec queues req for a and waits for its answer (or for ctx).
+func (q *execQueue) exec(ctx context.Context, a probes.Agent, req ops.Request) (ops.Response, error) {
+	c := &execCall{ctx: ctx, a: a, req: req, done: make(chan struct{})}
 	q.mu.Lock()
 	q.waiting = append(q.waiting, c)
 	if !q.busy {
@@ -116,7 +116,7 @@ func (q *execQueue) send(batch []*execCall) {
 	}()
 	if len(batch) == 1 {
 		c := batch[0]
-		c.resp, c.err = q.m.send(c.ctx, q.a, c.req)
+		c.resp, c.err = q.m.send(c.ctx, c.a, c.req)
 		return
 	}
 	ctx, cancel := whileAnyWaits(batch)
@@ -125,10 +125,10 @@ func (q *execQueue) send(batch []*execCall) {
 	for _, c := range batch {
 		joined.Ops = append(joined.Ops, c.req.Ops...)
 	}
-	resp, err := q.m.send(ctx, q.a, joined)
+	resp, err := q.m.send(ctx, batch[0].a, joined)
 	if refusal := (*ops.Refusal)(nil); errors.As(err, &refusal) {
 		for _, c := range batch {
-			c.resp, c.err = q.m.send(c.ctx, q.a, c.req)
+			c.resp, c.err = q.m.send(c.ctx, c.a, c.req)
 		}
 		return
 	}

@@ -80,6 +80,28 @@ func ports(rs []ops.Result) []int {
 	return out
 }
 
+// recv is the answer on ch, failing the test when none comes.
+func recv(t *testing.T, ch chan answer) answer {
+	t.Helper()
+	select {
+	case a := <-ch:
+		return a
+	case <-time.After(10 * time.Second):
+		t.Fatal("no answer in 10 s")
+		return answer{}
+	}
+}
+
+// wait waits for the next exec to arrive, failing the test when none does.
+func (s *sender) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-s.arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exec in 10 s")
+	}
+}
+
 type answer struct {
 	resp ops.Response
 	err  error
@@ -118,7 +140,7 @@ func TestExecQueueJoinsRequestsMadeDuringAnExec(t *testing.T) {
 	ctx := context.Background()
 
 	first := execAsync(ctx, m, testAgent, tcp(1))
-	<-s.arrived
+	s.wait(t)
 	second := execAsync(ctx, m, testAgent, tcp(2, 3))
 	queued(t, m, testAgent, 1)
 	third := execAsync(ctx, m, testAgent, tcp(4))
@@ -127,19 +149,19 @@ func TestExecQueueJoinsRequestsMadeDuringAnExec(t *testing.T) {
 	other := testAgent
 	other.Pod = "p2"
 	elsewhere := execAsync(ctx, m, other, tcp(9))
-	<-s.arrived
+	s.wait(t)
 	s.gate(other.Pod) <- struct{}{}
-	if a := <-elsewhere; a.err != nil || !slices.Equal(ports(a.resp.Results), []int{9}) {
+	if a := recv(t, elsewhere); a.err != nil || !slices.Equal(ports(a.resp.Results), []int{9}) {
 		t.Fatalf("the other agent: %+v", a)
 	}
 
 	s.release <- struct{}{} // the first exec ends; the two waiting go together
-	if a := <-first; a.err != nil || !slices.Equal(ports(a.resp.Results), []int{1}) {
+	if a := recv(t, first); a.err != nil || !slices.Equal(ports(a.resp.Results), []int{1}) {
 		t.Fatalf("first: %+v", a)
 	}
-	<-s.arrived
+	s.wait(t)
 	s.release <- struct{}{}
-	a2, a3 := <-second, <-third
+	a2, a3 := recv(t, second), recv(t, third)
 	if a2.err != nil || !slices.Equal(ports(a2.resp.Results), []int{2, 3}) || a2.resp.Hostname != "agent" {
 		t.Errorf("second: %+v", a2)
 	}
@@ -169,7 +191,7 @@ func TestExecQueueRefusalIsTheCallersOwn(t *testing.T) {
 	m.send = s.send
 	ctx := context.Background()
 	first := execAsync(ctx, m, testAgent, tcp(1))
-	<-s.arrived
+	s.wait(t)
 	good := execAsync(ctx, m, testAgent, tcp(2))
 	queued(t, m, testAgent, 1)
 	bad := execAsync(ctx, m, testAgent, tcp(666))
@@ -184,12 +206,12 @@ func TestExecQueueRefusalIsTheCallersOwn(t *testing.T) {
 			<-s.arrived
 		}
 	}()
-	<-first
-	if a := <-good; a.err != nil || !slices.Equal(ports(a.resp.Results), []int{2}) {
+	recv(t, first)
+	if a := recv(t, good); a.err != nil || !slices.Equal(ports(a.resp.Results), []int{2}) {
 		t.Errorf("the good request: %+v", a)
 	}
 	var refusal *ops.Refusal
-	if a := <-bad; !errors.As(a.err, &refusal) {
+	if a := recv(t, bad); !errors.As(a.err, &refusal) {
 		t.Errorf("the refused request: %+v", a)
 	}
 }
@@ -201,7 +223,7 @@ func TestExecQueueCallersLeaveAlone(t *testing.T) {
 	s := newSender()
 	m.send = s.send
 	first := execAsync(context.Background(), m, testAgent, tcp(1))
-	<-s.arrived
+	s.wait(t)
 	ctxB, cancelB := context.WithCancel(context.Background())
 	ctxC, cancelC := context.WithCancel(context.Background())
 	b := execAsync(ctxB, m, testAgent, tcp(2))
@@ -209,10 +231,10 @@ func TestExecQueueCallersLeaveAlone(t *testing.T) {
 	c := execAsync(ctxC, m, testAgent, tcp(3))
 	queued(t, m, testAgent, 2)
 	s.release <- struct{}{}
-	<-first
-	<-s.arrived // b and c joined
+	recv(t, first)
+	s.wait(t) // b and c joined
 	cancelB()
-	if a := <-b; !errors.Is(a.err, context.Canceled) {
+	if a := recv(t, b); !errors.Is(a.err, context.Canceled) {
 		t.Fatalf("b after its cancel: %+v", a)
 	}
 	s.mu.Lock()
@@ -222,7 +244,7 @@ func TestExecQueueCallersLeaveAlone(t *testing.T) {
 		t.Fatal("the joined exec ended while c still waited")
 	}
 	cancelC()
-	<-c
+	recv(t, c)
 	select {
 	case <-joined.Done():
 	case <-time.After(5 * time.Second):
@@ -237,7 +259,7 @@ func TestExecQueueBoundsABatch(t *testing.T) {
 	m.send = s.send
 	ctx := context.Background()
 	first := execAsync(ctx, m, testAgent, tcp(1))
-	<-s.arrived
+	s.wait(t)
 	big := make([]int, batchOps)
 	for i := range big {
 		big[i] = 1000 + i
@@ -251,13 +273,13 @@ func TestExecQueueBoundsABatch(t *testing.T) {
 			s.release <- struct{}{}
 		}
 	}()
-	<-first
-	<-s.arrived
-	<-s.arrived
-	if r := <-a; r.err != nil || len(r.resp.Results) != batchOps {
+	recv(t, first)
+	s.wait(t)
+	s.wait(t)
+	if r := recv(t, a); r.err != nil || len(r.resp.Results) != batchOps {
 		t.Errorf("big: %d results, %v", len(r.resp.Results), r.err)
 	}
-	if r := <-b; r.err != nil || !slices.Equal(ports(r.resp.Results), []int{2}) {
+	if r := recv(t, b); r.err != nil || !slices.Equal(ports(r.resp.Results), []int{2}) {
 		t.Errorf("small: %+v", r)
 	}
 	s.mu.Lock()

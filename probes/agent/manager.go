@@ -354,7 +354,7 @@ func (m *Manager) Exec(ctx context.Context, a probes.Agent, req ops.Request) (op
 	if err := req.Validate(); err != nil {
 		return resp, fmt.Errorf("a request agent %s/%s would refuse: %w", a.Namespace, a.Pod, err)
 	}
-	return m.queue(a).exec(ctx, req)
+	return m.queue(a).exec(ctx, a, req)
 }
 
 // execOnce is one exec into a: req sent, its answer decoded.
