@@ -133,14 +133,21 @@ func execAsync(ctx context.Context, m *Manager, a probes.Agent, req ops.Request)
 
 var testAgent = probes.Agent{Kind: probes.AgentPod, Node: "n1", Namespace: "ns", Pod: "p1"}
 
-func TestExecQueueJoinsRequestsMadeDuringAnExec(t *testing.T) {
+// busyAgent is a Manager whose exec into testAgent (one op, to port 1) is
+// under way, held until s.release.
+func busyAgent(t *testing.T) (*Manager, *sender, chan answer) {
+	t.Helper()
 	m := NewManager(fake.NewClientset(), nil, Config{RunID: "r", Image: "img"})
 	s := newSender()
 	m.send = s.send
-	ctx := context.Background()
-
-	first := execAsync(ctx, m, testAgent, tcp(1))
+	first := execAsync(context.Background(), m, testAgent, tcp(1))
 	s.wait(t)
+	return m, s, first
+}
+
+func TestExecQueueJoinsRequestsMadeDuringAnExec(t *testing.T) {
+	m, s, first := busyAgent(t)
+	ctx := context.Background()
 	second := execAsync(ctx, m, testAgent, tcp(2, 3))
 	queued(t, m, testAgent, 1)
 	third := execAsync(ctx, m, testAgent, tcp(4))
@@ -186,12 +193,8 @@ func resultsOf(r ops.Request) []ops.Result {
 // A refusal of the joined request is one caller's: each is sent alone and
 // only that caller is refused.
 func TestExecQueueRefusalIsTheCallersOwn(t *testing.T) {
-	m := NewManager(fake.NewClientset(), nil, Config{RunID: "r", Image: "img"})
-	s := newSender()
-	m.send = s.send
+	m, s, first := busyAgent(t)
 	ctx := context.Background()
-	first := execAsync(ctx, m, testAgent, tcp(1))
-	s.wait(t)
 	good := execAsync(ctx, m, testAgent, tcp(2))
 	queued(t, m, testAgent, 1)
 	bad := execAsync(ctx, m, testAgent, tcp(666))
@@ -219,11 +222,7 @@ func TestExecQueueRefusalIsTheCallersOwn(t *testing.T) {
 // A caller who stops waiting gets its context's error at once; the exec it
 // shares goes on for the others, and ends when no one waits any more.
 func TestExecQueueCallersLeaveAlone(t *testing.T) {
-	m := NewManager(fake.NewClientset(), nil, Config{RunID: "r", Image: "img"})
-	s := newSender()
-	m.send = s.send
-	first := execAsync(context.Background(), m, testAgent, tcp(1))
-	s.wait(t)
+	m, s, first := busyAgent(t)
 	ctxB, cancelB := context.WithCancel(context.Background())
 	ctxC, cancelC := context.WithCancel(context.Background())
 	b := execAsync(ctxB, m, testAgent, tcp(2))
@@ -254,12 +253,8 @@ func TestExecQueueCallersLeaveAlone(t *testing.T) {
 
 // Requests beyond batchOps ops are not joined.
 func TestExecQueueBoundsABatch(t *testing.T) {
-	m := NewManager(fake.NewClientset(), nil, Config{RunID: "r", Image: "img"})
-	s := newSender()
-	m.send = s.send
+	m, s, first := busyAgent(t)
 	ctx := context.Background()
-	first := execAsync(ctx, m, testAgent, tcp(1))
-	s.wait(t)
 	big := make([]int, batchOps)
 	for i := range big {
 		big[i] = 1000 + i
