@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unique"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -45,14 +46,78 @@ func listAll[T any](ctx context.Context, list func(context.Context, metav1.ListO
 }
 
 // trim drops from each object what no probe reads and a large cluster's
-// lists carry for every object: the managedFields of server-side apply.
+// lists carry for every object: the managedFields of server-side apply,
+// a node's images, and most of a pod (trimPod).
 func trim[T any](items []T) {
 	for i := range items {
-		if o, ok := any(&items[i]).(metav1.Object); ok {
+		switch o := any(&items[i]).(type) {
+		case *corev1.Pod:
+			trimPod(o)
+		case *corev1.Node:
+			// The images a node holds (tens per node) and its volumes: no
+			// probe reads them.
+			o.ManagedFields, o.Status.Images, o.Status.VolumesInUse, o.Status.VolumesAttached = nil, nil, nil, nil
+		case metav1.Object:
 			o.SetManagedFields(nil)
 		}
 	}
 }
+
+// keptAnnotations are the pod annotations a probe reads (Calico's address
+// of the pod); every other annotation (kubectl's last-applied copy of the
+// whole object, say) is dropped.
+var keptAnnotations = []string{"cni.projectcalico.org/podIP"}
+
+// trimPod drops from p what no probe reads, the bulk of a pod on a cluster
+// of tens of thousands: scheduling (tolerations, affinity, priority), the
+// service account, security contexts of the pod, environment and health
+// checks other than readiness, every annotation but keptAnnotations, and
+// the object's bookkeeping (managed fields, UID, resource version). The
+// strings pods repeat (namespace, node, image, labels) are interned, so a
+// list holds each once. What a probe reads stays: labels, owners, node,
+// host network, containers' names, images, commands, ports, mounts and
+// readiness probes, volumes, readiness gates and the status.
+func trimPod(p *corev1.Pod) {
+	m := &p.ObjectMeta
+	m.ManagedFields, m.UID, m.ResourceVersion, m.GenerateName, m.Finalizers = nil, "", "", "", nil
+	var ann map[string]string
+	for _, k := range keptAnnotations {
+		if v, ok := m.Annotations[k]; ok {
+			if ann == nil {
+				ann = map[string]string{}
+			}
+			ann[k] = v
+		}
+	}
+	m.Annotations = ann
+	m.Namespace = intern(m.Namespace)
+	for k, v := range m.Labels {
+		m.Labels[intern(k)] = intern(v)
+	}
+	s := &p.Spec
+	s.Tolerations, s.Affinity, s.SecurityContext, s.DNSConfig, s.TopologySpreadConstraints = nil, nil, nil, nil, nil
+	s.ImagePullSecrets, s.Overhead, s.SchedulingGates, s.ResourceClaims = nil, nil, nil, nil
+	s.Priority, s.PriorityClassName, s.PreemptionPolicy, s.SchedulerName = nil, "", nil, ""
+	s.ServiceAccountName, s.DeprecatedServiceAccount, s.AutomountServiceAccountToken = "", "", nil
+	s.EnableServiceLinks, s.TerminationGracePeriodSeconds, s.ActiveDeadlineSeconds = nil, nil, nil
+	s.NodeName = intern(s.NodeName)
+	s.RestartPolicy, s.DNSPolicy = corev1.RestartPolicy(intern(string(s.RestartPolicy))), corev1.DNSPolicy(intern(string(s.DNSPolicy)))
+	for _, cs := range [][]corev1.Container{s.InitContainers, s.Containers} {
+		for i := range cs {
+			c := &cs[i]
+			c.Env, c.EnvFrom, c.Resources, c.ResizePolicy = nil, nil, corev1.ResourceRequirements{}, nil
+			c.LivenessProbe, c.StartupProbe, c.Lifecycle = nil, nil, nil
+			c.TerminationMessagePath, c.TerminationMessagePolicy, c.ImagePullPolicy = "", "", ""
+			c.Name, c.Image = intern(c.Name), intern(c.Image)
+		}
+	}
+	st := &p.Status
+	st.QOSClass, st.HostIP = corev1.PodQOSClass(intern(string(st.QOSClass))), intern(st.HostIP)
+	st.Phase = corev1.PodPhase(intern(string(st.Phase)))
+}
+
+// intern returns the one copy of s the process keeps for equal strings.
+func intern(s string) string { return unique.Make(s).Value() }
 
 // RBACNodes is what Nodes needs.
 var RBACNodes = []model.Permission{{Resource: "nodes", Verbs: []string{"list"}}}
