@@ -55,7 +55,7 @@ func TestTrimPodKeepsWhatProbesRead(t *testing.T) {
 			Labels:          map[string]string{"app": "web"},
 			Annotations:     map[string]string{"cni.projectcalico.org/podIP": "10.0.0.5/32", "kubectl.kubernetes.io/last-applied-configuration": "{…}"},
 			OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Name: "web-7d9c"}}, Finalizers: []string{"f"},
-			ManagedFields:   []metav1.ManagedFieldsEntry{{Manager: "m"}}},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "m"}}},
 		Spec: corev1.PodSpec{NodeName: "n1", HostNetwork: true, RestartPolicy: "Always", DNSPolicy: "ClusterFirst",
 			Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}}, Affinity: &corev1.Affinity{},
 			SecurityContext: &corev1.PodSecurityContext{}, ServiceAccountName: "default", SchedulerName: "default-scheduler",
