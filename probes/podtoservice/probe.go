@@ -26,14 +26,17 @@ import (
 // ID is the probe's identifier for --probe.
 const ID = "pod-to-service"
 
-// Bounds of one run.
-const (
-	MaxBackends = 10
-	// A source whose results are not what the policies predict tries
-	// again for settle (kube-proxy programs a new Service, and then its
-	// endpoints, a second or two late; an enforcer a new stand-in's
-	// rules), retryPause apart: a refusal right before kube-proxy's sync
-	// costs a pause, not a long round.
+// MaxBackends bounds the backends one run tries directly.
+const MaxBackends = 10
+
+// A source whose results are not what the policies predict tries again
+// for settle after its first answer (kube-proxy programs a new Service, and
+// then its endpoints, a second or two late; an enforcer a new stand-in's
+// rules), retryPause apart: a refusal right before kube-proxy's sync costs
+// a pause, not a long round. The window starts at the answer, not at the
+// ask: an exec the agent shares with other probes' requests may come back
+// only after their timeouts. Variables so tests can shorten them.
+var (
 	settle     = 4 * time.Second
 	retryPause = 400 * time.Millisecond
 )
@@ -210,20 +213,24 @@ func (s Service) op(target string, port int) ops.Op {
 }
 
 // measure runs the request from every sender; a source whose results are
-// not what the policies predict tries again until settle has passed
-// (kube-proxy programs a new Service within a second or two, an enforcer a
-// new stand-in's rules).
+// not what the policies predict tries again until settle has passed since
+// its first answer (kube-proxy programs a new Service within a second or
+// two, an enforcer a new stand-in's rules).
 func measure(ctx context.Context, env *probes.Env, in Input, pods []probes.Agent) ([]Source, error) {
 	req := request(in)
 	out, errs := probes.FanOut(ctx, len(pods), 0, func(ctx context.Context, i int) (Source, error) {
 		var src Source
-		for first := time.Now(); ; {
+		var first time.Time
+		for {
 			resp, err := env.Agents.Exec(ctx, pods[i], req)
 			if err != nil {
 				return src, err
 			}
 			if len(resp.Results) != len(req.Ops) {
 				return src, fmt.Errorf("%s answered %d results, want %d", pods[i].Ref(), len(resp.Results), len(req.Ops))
+			}
+			if first.IsZero() {
+				first = time.Now()
 			}
 			src = newSource(in, pods[i], resp.Results)
 			if in.settled(resp.Results) || time.Since(first)+retryPause > settle {
