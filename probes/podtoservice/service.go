@@ -3,14 +3,18 @@ package podtoservice
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes"
@@ -27,6 +31,7 @@ const EndpointsTimeout = 20 * time.Second
 // a --service read, and their EndpointSlices need.
 var rbacService = model.MergePermissions(servicediag.RBACEndpoints, []model.Permission{
 	{Resource: "services", Verbs: []string{"create", "delete", "get"}},
+	{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"watch"}},
 })
 
 // svc is the temporary Service, made while the agents started.
@@ -40,6 +45,10 @@ func service(ctx context.Context, env *probes.Env, rec probes.Recorder, svc Serv
 	rec.Stage(fmt.Sprintf("waiting for the endpoints of Service %s", svc.Ref()))
 	wctx, cancel := context.WithTimeout(ctx, EndpointsTimeout)
 	defer cancel()
+	if bs, ok := watchBackends(wctx, env, svc, agents); ok {
+		svc.Backends = bs
+		return svc, nil, nil
+	}
 	var last error // the last read's error; one the API server did not answer is waited out
 	_ = wait.PollUntilContextCancel(wctx, 300*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		bs, err := backends(ctx, env, svc)
@@ -56,6 +65,45 @@ func service(ctx context.Context, env *probes.Env, rec probes.Recorder, svc Serv
 		return svc, nil, fmt.Errorf("reading the endpoints of Service %s: %w", svc.Ref(), last)
 	}
 	return svc, nil, nil
+}
+
+// watchBackends waits for want ready endpoints of svc through one watch of
+// its EndpointSlices (the server sends the slices there are, then their
+// changes): one request where polling makes several. ok is false when the
+// watch could not be had or ended first; the caller then polls.
+func watchBackends(ctx context.Context, env *probes.Env, svc Service, want int) (bs []Backend, ok bool) {
+	w, err := env.Kube.DiscoveryV1().EndpointSlices(svc.Namespace).Watch(ctx, metav1.ListOptions{
+		LabelSelector: discoveryv1.LabelServiceName + "=" + svc.Name})
+	if err != nil {
+		return nil, false
+	}
+	defer w.Stop()
+	seen := map[string]discoveryv1.EndpointSlice{}
+	for ev := range w.ResultChan() {
+		sl, isSlice := ev.Object.(*discoveryv1.EndpointSlice)
+		switch {
+		case !isSlice:
+			return nil, false // an error event: the watch is over
+		case ev.Type == watch.Deleted:
+			delete(seen, sl.Name)
+		default:
+			seen[sl.Name] = *sl
+		}
+		bs = servicediag.ReadyEndpoints(byName(seen), svc.PortName, MaxBackends)
+		if len(bs) >= want {
+			return bs, true
+		}
+	}
+	return nil, false
+}
+
+// byName lists m's slices in the order of their names.
+func byName(m map[string]discoveryv1.EndpointSlice) []discoveryv1.EndpointSlice {
+	out := make([]discoveryv1.EndpointSlice, 0, len(m))
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[name])
+	}
+	return out
 }
 
 // TempName is the temporary Service's name for a run.
