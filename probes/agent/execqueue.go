@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
@@ -15,11 +16,17 @@ import (
 // every caller in it. A request larger than that goes alone.
 const batchOps = 64
 
+// linger is how long an idle agent's first request waits for others before
+// it is sent: the probes that waited for the agent to start ask it within
+// a few milliseconds of each other, and then share one exec instead of two.
+var linger = 25 * time.Millisecond
+
 // execQueue sends one agent's requests. A request made while an exec into
 // the agent is under way waits for it; then every request waiting goes in
 // one exec, their ops joined, and each caller gets its own results back.
 // The probes of a run ask an agent at the same moment (they all wait for
-// it to start), so this makes one API request of what were several.
+// it to start), so this makes one API request of what were several; an
+// idle agent's first request waits linger for the others.
 type execQueue struct {
 	m *Manager
 
@@ -69,8 +76,9 @@ func (q *execQueue) exec(ctx context.Context, a probes.Agent, req ops.Request) (
 	}
 }
 
-// drain sends batches until no caller waits.
+// drain sends batches until no caller waits, the first after linger.
 func (q *execQueue) drain() {
+	time.Sleep(linger)
 	for {
 		q.mu.Lock()
 		batch := q.take()

@@ -283,3 +283,25 @@ func TestExecQueueBoundsABatch(t *testing.T) {
 		t.Errorf("%d execs, want 3 (the big request alone)", len(s.sent))
 	}
 }
+
+// Requests made within linger of each other to an idle agent share its
+// first exec.
+func TestExecQueueFirstRequestsLinger(t *testing.T) {
+	defer func(l time.Duration) { linger = l }(linger)
+	linger = 300 * time.Millisecond // room for a loaded machine to start both callers
+	m := NewManager(fake.NewClientset(), nil, Config{RunID: "r", Image: "img"})
+	s := newSender()
+	m.send = s.send
+	a := execAsync(context.Background(), m, testAgent, tcp(1))
+	b := execAsync(context.Background(), m, testAgent, tcp(2))
+	s.wait(t)
+	s.release <- struct{}{}
+	if ra, rb := recv(t, a), recv(t, b); ra.err != nil || rb.err != nil || !slices.Equal(ports(ra.resp.Results), []int{1}) || !slices.Equal(ports(rb.resp.Results), []int{2}) {
+		t.Fatalf("answers %+v, %+v", ra, rb)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sent) != 1 {
+		t.Errorf("%d execs for two requests made together, want 1", len(s.sent))
+	}
+}
