@@ -74,11 +74,18 @@ func TestTUISNATFixRerunPass(t *testing.T) {
 	p.shot("snat-flows", s)
 	p.keys("s", "s", "s", "s", "s", "s", "s", "s") // by classification, problems first
 	s = p.waitFor(`sort CLASSIFICATION ▲`, 5*time.Second)
-	if !regexp.MustCompile(`▸ .*✗ (source-not-translated|tcp-no-reply|request-not-forwarded)`).MatchString(s) {
-		t.Errorf("sorted by classification, the first flow is not a problem:\n%s", s)
+	// The cursor stays on the flow it was on, the first captured: the
+	// pod's SYN or its ICMP echo, whichever the agent sent first.
+	cursor := regexp.MustCompile(`▸ .* (tcp|icmp) .*✗ (source-not-translated|tcp-no-reply|echo-unanswered)`).FindStringSubmatch(s)
+	if cursor == nil {
+		t.Errorf("sorted by classification, the selected flow is not a problem:\n%s", s)
 	}
 	p.keys("Enter")
-	s = p.waitFor(`packets of one flow[\s\S]*→ +\S+ +\d+  SYN`, 10*time.Second)
+	first := `→ +\S+ +\d+  SYN`
+	if cursor != nil && cursor[1] == "icmp" {
+		first = `→ +\S+ +\d+  icmp echo`
+	}
+	s = p.waitFor(`packets of one flow[\s\S]*`+first, 10*time.Second)
 	p.shot("snat-packets", s)
 	p.keys("Escape", "Escape")
 	p.waitFor(`Root causes \(1\)`, 5*time.Second)
