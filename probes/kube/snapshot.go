@@ -91,11 +91,15 @@ func (s *Snapshot) listNS(ns string) string {
 	return ns
 }
 
+// listKey is the snapshot's key for the list of kind read from namespace
+// from ("" for every namespace).
+func listKey(kind, from string) string { return kind + "/" + from }
+
 // items reads a namespaced list through the snapshot and keeps those of ns
 // ("" for every namespace in scope).
 func items[T any](ctx context.Context, s *Snapshot, kind, ns string, list func(context.Context, string) ([]T, error), nsOf func(*T) string) ([]T, error) {
 	from := s.listNS(ns)
-	v, err := s.get(ctx, kind+"/"+from, func(ctx context.Context) (any, error) { return list(ctx, from) })
+	v, err := s.get(ctx, listKey(kind, from), func(ctx context.Context) (any, error) { return list(ctx, from) })
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +392,7 @@ func (s *Snapshot) Labelled(ctx context.Context, selector string) (nss []corev1.
 		return nil, nil, nil, false
 	}
 	vals := make([]any, 3)
-	for i, key := range []string{"namespaces", "pods/", "services/"} {
+	for i, key := range []string{"namespaces", listKey("pods", ""), listKey("services", "")} {
 		v, had, err := s.peek(ctx, key)
 		if !had || err != nil {
 			return nil, nil, nil, false
