@@ -7,21 +7,17 @@ import (
 
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
-	"github.com/netsleuth/netsleuth/probes/kube"
+	"github.com/netsleuth/netsleuth/probes/probetest"
 )
 
 // scripted answers every op with the next outcome for its target; targets
 // without a script answer OK.
 type scripted struct {
+	probetest.Agents
 	mu    sync.Mutex
 	plan  map[string][]ops.Outcome
 	calls int
 }
-
-func (s *scripted) Start(context.Context, probes.AgentKind, []string) []probes.Agent { return nil }
-func (s *scripted) Namespace() string                                                { return "ns" }
-func (s *scripted) Prepare(context.Context) error                                    { return nil }
-func (s *scripted) Leftovers(context.Context, *kube.Snapshot) ([]string, error)      { return nil, nil }
 
 func (s *scripted) Exec(_ context.Context, _ probes.Agent, req ops.Request) (ops.Response, error) {
 	s.mu.Lock()

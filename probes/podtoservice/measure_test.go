@@ -8,22 +8,18 @@ import (
 
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
-	"github.com/netsleuth/netsleuth/probes/kube"
+	"github.com/netsleuth/netsleuth/probes/probetest"
 )
 
 // slowFirst answers its first exec late and refused (an exec joined with
 // another probe's timeouts, right before kube-proxy's sync), every later
 // one at once and answered.
 type slowFirst struct {
+	probetest.Agents
 	mu    sync.Mutex
 	calls int
 	delay time.Duration
 }
-
-func (s *slowFirst) Start(context.Context, probes.AgentKind, []string) []probes.Agent { return nil }
-func (s *slowFirst) Namespace() string                                                { return "ns" }
-func (s *slowFirst) Prepare(context.Context) error                                    { return nil }
-func (s *slowFirst) Leftovers(context.Context, *kube.Snapshot) ([]string, error)      { return nil, nil }
 
 func (s *slowFirst) Exec(_ context.Context, _ probes.Agent, req ops.Request) (ops.Response, error) {
 	s.mu.Lock()

@@ -16,7 +16,7 @@ import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
-	"github.com/netsleuth/netsleuth/probes/kube"
+	"github.com/netsleuth/netsleuth/probes/probetest"
 )
 
 func tcp(o ops.Outcome) ops.Result {
@@ -111,6 +111,7 @@ func TestNotEnforcedFixNamesEnforcers(t *testing.T) {
 // fakeAgents stands in for the agent manager: stand-ins become pods in the
 // fake clientset, Exec answers from results in order (the last repeats).
 type fakeAgents struct {
+	probetest.Agents
 	kube    kubernetes.Interface
 	results []ops.Outcome
 	sent    []ops.Op
@@ -118,10 +119,7 @@ type fakeAgents struct {
 	fail    error
 }
 
-func (f *fakeAgents) Start(context.Context, probes.AgentKind, []string) []probes.Agent { return nil }
-func (f *fakeAgents) Namespace() string                                                { return "netsleuth-r1" }
-func (f *fakeAgents) Prepare(context.Context) error                                    { return nil }
-func (f *fakeAgents) Leftovers(context.Context, *kube.Snapshot) ([]string, error)      { return nil, nil }
+func (f *fakeAgents) Namespace() string { return "netsleuth-r1" }
 func (f *fakeAgents) Exec(_ context.Context, _ probes.Agent, req ops.Request) (ops.Response, error) {
 	o := f.results[min(len(f.sent), len(f.results)-1)]
 	f.sent = append(f.sent, req.Ops[0])
