@@ -13,9 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
-	"sigs.k8s.io/yaml"
 
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes/kube"
@@ -29,10 +26,6 @@ const (
 	NodeLocalName    = "node-local-dns"
 	NodeLocalLabel   = "k8s-app=node-local-dns"
 	DefaultNodeLocal = "169.254.20.10"
-	KubeProxyLabel   = "k8s-app=kube-proxy"
-	kubeProxyMetrics = 10249
-	defaultProxyMode = "iptables"
-	emptyModeMeaning = "mode is empty, which means iptables on Linux"
 )
 
 // Pod is a DNS server pod (CoreDNS or NodeLocal DNS cache).
@@ -92,7 +85,7 @@ func (t Topology) ServiceIPs() []string {
 // ConfigMap and pods, the nodes, and kube-proxy's /proxyMode through the
 // node proxy.
 var RBAC = model.MergePermissions(kube.RBACService, kube.RBACEndpointSlices, kube.RBACPods, kube.RBACConfigMap,
-	kube.RBACDaemonSet, kube.RBACNodes, rbacProxyMode)
+	kube.RBACDaemonSet, kube.RBACNodes, kube.RBACKubeProxy)
 
 // Discover reads the cluster's DNS deployment. It fails only when the API
 // server forbids reading the kube-dns Service, its EndpointSlices or its
@@ -131,7 +124,9 @@ func discover(ctx context.Context, s *kube.Snapshot) (Topology, error) {
 	t.Pods = podsOf(pods)
 	t.readCorefile(ctx, s)
 	t.NodeLocal = discoverNodeLocal(ctx, s, &t.Notes)
-	t.ProxyMode, t.ProxyModeSource = proxyMode(ctx, s, &t.Notes)
+	proxy := kube.DiscoverKubeProxy(ctx, s)
+	t.ProxyMode, t.ProxyModeSource = proxy.Mode, proxy.Source
+	t.Notes = append(t.Notes, proxy.Notes...)
 	return t, nil
 }
 
@@ -246,57 +241,6 @@ func localIPs(ds *appsv1.DaemonSet) ([]string, string) {
 		}
 	}
 	return nil, ""
-}
-
-// proxyMode reads kube-proxy's mode from the kubeadm ConfigMap, the
-// kube-proxy pods' flags, or kube-proxy's /proxyMode through the node proxy.
-func proxyMode(ctx context.Context, s *kube.Snapshot, notes *[]string) (string, string) {
-	if cm, err := s.ConfigMap(ctx, SystemNS, "kube-proxy"); err == nil {
-		var cfg struct {
-			Mode string `json:"mode"`
-		}
-		if yaml.Unmarshal([]byte(cm.Data["config.conf"]), &cfg) == nil && cm.Data["config.conf"] != "" {
-			if cfg.Mode == "" {
-				return defaultProxyMode, "ConfigMap kube-system/kube-proxy (" + emptyModeMeaning + ")"
-			}
-			return strings.ToLower(cfg.Mode), "ConfigMap kube-system/kube-proxy"
-		}
-	}
-	if pods, err := s.PodsMatching(ctx, SystemNS, KubeProxyLabel); err == nil {
-		for _, p := range pods {
-			for _, ctr := range p.Spec.Containers {
-				for _, a := range append(append([]string{}, ctr.Command...), ctr.Args...) {
-					if v, ok := strings.CutPrefix(a, "--proxy-mode="); ok {
-						return strings.ToLower(v), "flag --proxy-mode of pod kube-system/" + p.Name
-					}
-				}
-			}
-		}
-	}
-	nodes, err := s.Nodes(ctx)
-	if err == nil && len(nodes) > 0 {
-		if m, err := readProxyMode(ctx, s.Client(), nodes[0].Name); err == nil && m != "" {
-			return m, fmt.Sprintf("kube-proxy /proxyMode on node %s (port %d through the node proxy)", nodes[0].Name, kubeProxyMetrics)
-		} else if err != nil {
-			*notes = append(*notes, fmt.Sprintf("kube-proxy /proxyMode on node %s not reachable through the API server: %v", nodes[0].Name, err))
-		}
-	}
-	return "", ""
-}
-
-// rbacProxyMode is what readProxyMode needs.
-var rbacProxyMode = []model.Permission{{Resource: "nodes", Subresource: "proxy", Verbs: []string{"get"}}}
-
-func readProxyMode(ctx context.Context, c kubernetes.Interface, node string) (string, error) {
-	rc := c.CoreV1().RESTClient()
-	if r, ok := rc.(*rest.RESTClient); rc == nil || ok && r == nil {
-		return "", kube.ErrNoRESTClient
-	}
-	raw, err := rc.Get().Resource("nodes").Name(fmt.Sprintf("%s:%d", node, kubeProxyMetrics)).SubResource("proxy").Suffix("proxyMode").DoRaw(ctx)
-	if err != nil {
-		return "", err
-	}
-	return strings.ToLower(strings.TrimSpace(string(raw))), nil
 }
 
 // unique drops repeated strings, keeping the first of each.

@@ -8,6 +8,7 @@ import (
 	"github.com/netsleuth/netsleuth/model"
 	"github.com/netsleuth/netsleuth/probes/clusterdns"
 	"github.com/netsleuth/netsleuth/probes/dnsquery"
+	"github.com/netsleuth/netsleuth/probes/kube"
 )
 
 func find(hops []hopVerdict, hop string) []hopVerdict {
@@ -181,7 +182,7 @@ func kubeDNSLive(in LiveInput, node string, v hopVerdict, pods []hopVerdict) mod
 		f.Title = fmt.Sprintf("node %s: CoreDNS pods answer but the kube-dns ClusterIP %s does not", node, v.server.Addr)
 		f.RootCause = fmt.Sprintf("From %s the CoreDNS pods answer directly but their Service IP %s does not (%s), so kube-proxy on %s is not translating the ClusterIP to the CoreDNS endpoints.", node, v.server.Addr, strings.Join(v.problems, "; "), node)
 		f.Fixes = []model.Fix{{Description: "Check kube-proxy on the node and its rules for the kube-dns Service.",
-			Commands: []string{"kubectl -n kube-system get pods -l " + clusterdns.KubeProxyLabel + " -o wide --field-selector spec.nodeName=" + node,
+			Commands: []string{"kubectl -n kube-system get pods -l " + kube.KubeProxyLabel + " -o wide --field-selector spec.nodeName=" + node,
 				"# on node " + node + ": sudo iptables-save -t nat | grep -e " + v.server.Addr + " -e KUBE-SVC | head",
 				"kubectl -n kube-system get endpointslices -l kubernetes.io/service-name=kube-dns"}}}
 	default:

@@ -11,7 +11,6 @@ import (
 	"github.com/netsleuth/netsleuth/probes"
 	"github.com/netsleuth/netsleuth/probes/agent"
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
-	"github.com/netsleuth/netsleuth/probes/kube"
 	"github.com/netsleuth/netsleuth/probes/nodenet"
 	"github.com/netsleuth/netsleuth/probes/servicediag"
 )
@@ -178,7 +177,7 @@ func TestInspectRules(t *testing.T) {
 	}
 }
 
-func TestBackendsAndMode(t *testing.T) {
+func TestBackendsAndName(t *testing.T) {
 	sl := []discoveryv1.EndpointSlice{{
 		Ports: []discoveryv1.EndpointPort{{Name: ptr.To("http"), Port: ptr.To[int32](8766)}, {Name: ptr.To("other"), Port: ptr.To[int32](9)}},
 		Endpoints: []discoveryv1.Endpoint{
@@ -188,11 +187,6 @@ func TestBackendsAndMode(t *testing.T) {
 	bs := servicediag.ReadyEndpoints(sl, "http", MaxBackends)
 	if len(bs) != 1 || bs[0] != (Backend{IP: "10.244.0.5", Port: 8766, Node: "n1"}) {
 		t.Errorf("%+v", bs)
-	}
-	for conf, want := range map[string]string{"mode: ipvs\n": "ipvs", "kind: X\nmode: \"\"\n": "iptables", "kind: X\n": ""} {
-		if got := kube.ProxyModeFromConfig(conf); got != want {
-			t.Errorf("ProxyModeFromConfig(%q) = %q, want %q", conf, got, want)
-		}
 	}
 	if TempName("AbC") != "netsleuth-svc-abc" {
 		t.Error(TempName("AbC"))

@@ -20,7 +20,7 @@ import (
 type Facts struct {
 	Nodes     int
 	CNI       string // kube.CNI's name and version: "Calico v3.31.0", "plain bridge", "unknown"
-	ProxyMode string // iptables, ipvs, nftables, or "" when not visible
+	ProxyMode string // iptables, ipvs, nftables, or "" when the API does not show it (kube.DiscoverKubeProxy)
 	Err       error
 }
 
@@ -64,11 +64,15 @@ func (m *Model) cluster(c *common.Context, narrow bool) string {
 	case m.facts.Err != nil:
 		parts = append(parts, th.Render(th.Faint, "nodes, CNI and kube-proxy unknown: "+m.facts.Err.Error()))
 	default:
-		mode := m.facts.ProxyMode
-		if mode == "" {
-			mode = "unknown"
+		proxy := "kube-proxy " + m.facts.ProxyMode
+		switch {
+		case m.facts.ProxyMode != "":
+		case narrow:
+			proxy = "kube-proxy ?"
+		default:
+			proxy = "kube-proxy mode not visible"
 		}
-		parts = append(parts, plural(m.facts.Nodes, "node"), "CNI "+m.facts.CNI, "kube-proxy "+mode)
+		parts = append(parts, plural(m.facts.Nodes, "node"), "CNI "+m.facts.CNI, proxy)
 	}
 	if cl.Server != "" {
 		parts = append(parts, th.Render(th.Faint, cl.Server))

@@ -28,6 +28,8 @@ func TestView(t *testing.T) {
 		views := []string{m.View(c, s, run)}
 		m.SetFacts(Facts{Nodes: 2, CNI: "plain bridge", ProxyMode: "iptables"})
 		views = append(views, m.View(c, s, run))
+		m.SetFacts(Facts{Nodes: 2, CNI: "plain bridge"}) // kube-proxy a process: no pods, no ConfigMap
+		views = append(views, m.View(c, s, run))
 		m.SetFacts(Facts{Err: errors.New("listing nodes: forbidden")})
 		views = append(views, m.View(c, s, Run{State: "running", Spinner: "⠋", Elapsed: 3 * time.Second}))
 		for _, l := range strings.Split(strings.Join(views, "\n"), "\n") {
