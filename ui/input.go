@@ -126,9 +126,9 @@ func (m *Model) onMoveKey(k tea.KeyPressMsg) {
 	case m.focus == FocusNav && !m.zoom:
 		m.moveNav(k)
 	case m.focus == FocusLog:
-		m.moveLog(k)
+		m.scroll(&m.log, k)
 	default:
-		m.moveDetail(k)
+		m.scroll(&m.detail, k)
 	}
 }
 
@@ -227,43 +227,44 @@ func (m *Model) moveNav(k tea.KeyPressMsg) {
 	m.navigated = true
 }
 
-func (m *Model) moveDetail(k tea.KeyPressMsg) {
-	keys, d := m.ctx.Keys, &m.detail
-	switch {
-	case key.Matches(k, keys.Up):
-		d.ScrollUp(1)
-	case key.Matches(k, keys.Down):
-		d.ScrollDown(1)
-	case key.Matches(k, keys.PageUp):
-		d.PageUp()
-	case key.Matches(k, keys.PageDown):
-		d.PageDown()
-	case key.Matches(k, keys.HalfUp):
-		d.HalfUp()
-	case key.Matches(k, keys.HalfDown):
-		d.HalfDown()
-	case key.Matches(k, keys.Top):
-		d.Top()
-	case key.Matches(k, keys.Bottom):
-		d.Bottom()
-	case key.Matches(k, keys.Left):
-		d.ScrollLeft()
-	case key.Matches(k, keys.Right):
-		d.ScrollRight()
-	}
+// scroller is a pane the scroll keys move: the detail and the log.
+type scroller interface {
+	ScrollUp(n int)
+	ScrollDown(n int)
+	PageUp()
+	PageDown()
+	HalfUp()
+	HalfDown()
+	Top()
+	Bottom()
+	ScrollLeft()
+	ScrollRight()
 }
 
-func (m *Model) moveLog(k tea.KeyPressMsg) {
+// scroll moves s by the scroll key k.
+func (m *Model) scroll(s scroller, k tea.KeyPressMsg) {
 	keys := m.ctx.Keys
 	switch {
 	case key.Matches(k, keys.Up):
-		m.log.ScrollUp(1)
+		s.ScrollUp(1)
 	case key.Matches(k, keys.Down):
-		m.log.ScrollDown(1)
-	case key.Matches(k, keys.PageUp), key.Matches(k, keys.HalfUp):
-		m.log.ScrollUp(5)
-	case key.Matches(k, keys.PageDown), key.Matches(k, keys.HalfDown):
-		m.log.ScrollDown(5)
+		s.ScrollDown(1)
+	case key.Matches(k, keys.PageUp):
+		s.PageUp()
+	case key.Matches(k, keys.PageDown):
+		s.PageDown()
+	case key.Matches(k, keys.HalfUp):
+		s.HalfUp()
+	case key.Matches(k, keys.HalfDown):
+		s.HalfDown()
+	case key.Matches(k, keys.Top):
+		s.Top()
+	case key.Matches(k, keys.Bottom):
+		s.Bottom()
+	case key.Matches(k, keys.Left):
+		s.ScrollLeft()
+	case key.Matches(k, keys.Right):
+		s.ScrollRight()
 	}
 }
 

@@ -64,11 +64,38 @@ func (m Model) Update(msg tea.Msg) (Model, tea.Cmd) {
 	return m, cmd
 }
 
-// ScrollUp and ScrollDown move the view; at the bottom it follows again.
-func (m *Model) ScrollUp(n int) { m.vp.ScrollUp(n); m.follow = m.vp.AtBottom() }
+// move moves the view; back at the bottom, it follows the tail again.
+func (m *Model) move(f func(*viewport.Model)) { f(&m.vp); m.follow = m.vp.AtBottom() }
+
+// ScrollUp scrolls up n lines.
+func (m *Model) ScrollUp(n int) { m.move(func(v *viewport.Model) { v.ScrollUp(n) }) }
 
 // ScrollDown scrolls down n lines.
-func (m *Model) ScrollDown(n int) { m.vp.ScrollDown(n); m.follow = m.vp.AtBottom() }
+func (m *Model) ScrollDown(n int) { m.move(func(v *viewport.Model) { v.ScrollDown(n) }) }
+
+// PageUp scrolls up a page.
+func (m *Model) PageUp() { m.move((*viewport.Model).PageUp) }
+
+// PageDown scrolls down a page.
+func (m *Model) PageDown() { m.move((*viewport.Model).PageDown) }
+
+// HalfUp scrolls up half a page.
+func (m *Model) HalfUp() { m.move((*viewport.Model).HalfPageUp) }
+
+// HalfDown scrolls down half a page.
+func (m *Model) HalfDown() { m.move((*viewport.Model).HalfPageDown) }
+
+// Top shows the oldest lines.
+func (m *Model) Top() { m.move(func(v *viewport.Model) { v.GotoTop(); v.SetXOffset(0) }) }
+
+// Bottom shows the newest lines and follows them.
+func (m *Model) Bottom() { m.move(func(v *viewport.Model) { v.GotoBottom() }) }
+
+// ScrollLeft shows the start of long lines.
+func (m *Model) ScrollLeft() { m.vp.ScrollLeft(8) }
+
+// ScrollRight shows the rest of long lines.
+func (m *Model) ScrollRight() { m.vp.ScrollRight(8) }
 
 // View draws the pane.
 func (m Model) View() string { return m.vp.View() }

@@ -49,3 +49,33 @@ func TestThemeChangeRedraws(t *testing.T) {
 		t.Error("the log kept the old theme")
 	}
 }
+
+// TestPagesAndEnds: the page keys move the log a page, Top shows the first
+// line and stops following, Bottom follows again.
+func TestPagesAndEnds(t *testing.T) {
+	first, _ := uitest.Demo(t)
+	s := uitest.Store(t, first, "snat", "healthy")
+	m := New()
+	m.SetSize(80, 3)
+	m.Sync(s.Log, theme.New(false, true))
+	if len(s.Log) < 8 {
+		t.Fatalf("the demo log has %d lines; the test needs more than two pages", len(s.Log))
+	}
+	bottom := m.vp.YOffset()
+	m.PageUp()
+	if got := bottom - m.vp.YOffset(); got != 3 || m.follow {
+		t.Errorf("PageUp moved %d lines (want 3), follow %v", got, m.follow)
+	}
+	m.Top()
+	if m.vp.YOffset() != 0 || m.follow {
+		t.Errorf("Top: offset %d, follow %v", m.vp.YOffset(), m.follow)
+	}
+	m.HalfDown()
+	if m.vp.YOffset() == 0 {
+		t.Error("HalfDown did not move")
+	}
+	m.Bottom()
+	if m.vp.YOffset() != bottom || !m.follow {
+		t.Errorf("Bottom: offset %d (want %d), follow %v", m.vp.YOffset(), bottom, m.follow)
+	}
+}
