@@ -126,7 +126,8 @@ func newAgentCommand() *cobra.Command {
 	exec := &cobra.Command{
 		Use:   "exec",
 		Short: "Read one JSON request on stdin, run its operations, write one JSON response",
-		Long: "exec reads one JSON request (at most 1 MiB) on stdin, runs its operations and writes one JSON response.\n" +
+		Long: "exec reads one JSON request (at most 1 MiB) on stdin, runs its operations and writes one JSON response\n" +
+			"(after one JSON line per operation as it finishes, {\"op\": index, \"result\": …}, when the request says \"progress\": true).\n" +
 			"A request it refuses (not one JSON request, too large, an unknown op, a bound exceeded, a file outside\n" +
 			"/proc/sys/net and /sys/class/net) runs nothing: the response's \"error\" says why, and it exits 2.",
 		Args: cobra.NoArgs,

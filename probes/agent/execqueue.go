@@ -16,23 +16,36 @@ import (
 // every caller in it. A request larger than that goes alone.
 const batchOps = 64
 
-// linger is how long an idle agent's first request waits for others before
-// it is sent: the probes that waited for the agent to start ask it within
-// a few milliseconds of each other, and then share one exec instead of two.
-var linger = 25 * time.Millisecond
+// maxExecs bounds the execs into one agent under way at once.
+const maxExecs = 4
+
+var (
+	// linger is how long an idle agent's first request waits for others
+	// before it is sent: the probes that waited for the agent to start
+	// ask it within a few milliseconds of each other, and then share one
+	// exec instead of two.
+	linger = 25 * time.Millisecond
+	// patience is how long a request made while an exec into the agent is
+	// under way waits for it to end before it goes in an exec of its own
+	// (with whatever else waits by then): a healthy exec ends sooner, one
+	// whose ops wait for timeouts does not hold up the next probe's.
+	patience = 500 * time.Millisecond
+)
 
 // execQueue sends one agent's requests. A request made while an exec into
-// the agent is under way waits for it; then every request waiting goes in
-// one exec, their ops joined, and each caller gets its own results back.
-// The probes of a run ask an agent at the same moment (they all wait for
-// it to start), so this makes one API request of what were several; an
-// idle agent's first request waits linger for the others.
+// the agent is under way waits for it to end, or for patience; then every
+// request waiting goes in one exec, their ops joined, and each caller gets
+// its own results back as soon as its own ops are done. The probes of a
+// run ask an agent at the same moment (they all wait for it to start), so
+// this makes one API request of what were several; an idle agent's first
+// request waits linger for the others.
 type execQueue struct {
 	m *Manager
 
-	mu      sync.Mutex
-	busy    bool
-	waiting []*execCall
+	mu       sync.Mutex
+	inflight int  // execs under way
+	pending  bool // a send is due after linger
+	waiting  []*execCall
 }
 
 // execCall is one caller's request and, once done is closed, its answer.
@@ -43,6 +56,17 @@ type execCall struct {
 	resp ops.Response
 	err  error
 	done chan struct{}
+
+	left   int // with a joined exec: its ops not answered yet
+	closed bool
+}
+
+// finish hands the caller its answer once.
+func (c *execCall) finish() {
+	if !c.closed {
+		c.closed = true
+		close(c.done)
+	}
 }
 
 // queue is a's execQueue, made on first use.
@@ -63,9 +87,12 @@ func (q *execQueue) exec(ctx context.Context, a probes.Agent, req ops.Request) (
 	c := &execCall{ctx: ctx, a: a, req: req, done: make(chan struct{})}
 	q.mu.Lock()
 	q.waiting = append(q.waiting, c)
-	if !q.busy {
-		q.busy = true
-		go q.drain()
+	switch {
+	case q.inflight > 0:
+		time.AfterFunc(patience, q.next)
+	case !q.pending:
+		q.pending = true
+		time.AfterFunc(linger, q.next)
 	}
 	q.mu.Unlock()
 	select {
@@ -76,19 +103,22 @@ func (q *execQueue) exec(ctx context.Context, a probes.Agent, req ops.Request) (
 	}
 }
 
-// drain sends batches until no caller waits, the first after linger.
-func (q *execQueue) drain() {
-	time.Sleep(linger)
-	for {
-		q.mu.Lock()
+// next sends the waiting callers as one exec, unless none waits or
+// maxExecs are under way, and then whoever waits when it ends.
+func (q *execQueue) next() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.pending = false
+	for q.inflight < maxExecs {
 		batch := q.take()
 		if len(batch) == 0 {
-			q.busy = false
-			q.mu.Unlock()
 			return
 		}
+		q.inflight++
 		q.mu.Unlock()
 		q.send(batch)
+		q.mu.Lock()
+		q.inflight--
 	}
 }
 
@@ -110,42 +140,72 @@ func (q *execQueue) take() []*execCall {
 		n += len(c.req.Ops)
 	}
 	q.waiting = q.waiting[i:]
+	if len(q.waiting) > 0 && q.inflight+1 < maxExecs {
+		go q.next() // what did not fit goes beside this batch
+	}
 	return batch
 }
 
-// send runs batch as one exec and hands each caller its results. A
-// refusal of the joined request (the agent checks what it reads on its own
-// side too) would be one caller's fault, so each is then sent alone.
+// send runs batch as one exec and hands each caller its results, a caller
+// of a joined exec as soon as its own ops are answered. A refusal of the
+// joined request (the agent checks what it reads on its own side too)
+// would be one caller's fault, so each is then sent alone.
 func (q *execQueue) send(batch []*execCall) {
+	var mu sync.Mutex // guards the callers' answers while the exec reports
 	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
 		for _, c := range batch {
-			close(c.done)
+			c.finish()
 		}
 	}()
 	if len(batch) == 1 {
 		c := batch[0]
-		c.resp, c.err = q.m.send(c.ctx, c.a, c.req)
+		c.resp, c.err = q.m.send(c.ctx, c.a, c.req, nil)
 		return
 	}
 	ctx, cancel := whileAnyWaits(batch)
 	defer cancel()
 	var joined ops.Request
+	owner := make([]*execCall, 0, batchOps)
+	offset := make([]int, 0, batchOps)
 	for _, c := range batch {
+		c.resp.Results, c.left = make([]ops.Result, len(c.req.Ops)), len(c.req.Ops)
+		for i := range c.req.Ops {
+			owner, offset = append(owner, c), append(offset, i)
+		}
 		joined.Ops = append(joined.Ops, c.req.Ops...)
 	}
-	resp, err := q.m.send(ctx, batch[0].a, joined)
+	each := func(i int, r ops.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		c := owner[i]
+		if c.closed || c.left == 0 {
+			return
+		}
+		c.resp.Results[offset[i]] = r
+		if c.left--; c.left == 0 {
+			c.finish()
+		}
+	}
+	resp, err := q.m.send(ctx, batch[0].a, joined, each)
 	if refusal := (*ops.Refusal)(nil); errors.As(err, &refusal) {
 		for _, c := range batch {
-			c.resp, c.err = q.m.send(c.ctx, c.a, c.req)
+			c.resp, c.err = q.m.send(c.ctx, c.a, c.req, nil)
 		}
 		return
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	off := 0
 	for _, c := range batch {
-		c.resp, c.err = resp, err
-		c.resp.Results = nil
-		if len(resp.Results) == len(joined.Ops) {
-			c.resp.Results = resp.Results[off : off+len(c.req.Ops) : off+len(c.req.Ops)]
+		if !c.closed {
+			r := resp
+			r.Results = nil
+			if len(resp.Results) == len(joined.Ops) {
+				r.Results = resp.Results[off : off+len(c.req.Ops) : off+len(c.req.Ops)]
+			}
+			c.resp, c.err = r, err
 		}
 		off += len(c.req.Ops)
 	}

@@ -16,7 +16,8 @@ import (
 
 // sender stands in for the exec into an agent: it records each request
 // sent, holds it until released, and answers each op with itself (a refusal
-// when the request has an op to port 666).
+// when the request has an op to port 666). Ops to ports from fastPort on
+// are reported done at once, through each, before the release.
 type sender struct {
 	mu      sync.Mutex
 	sent    []ops.Request
@@ -42,13 +43,20 @@ func (s *sender) gate(pod string) chan struct{} {
 	return s.gates[pod]
 }
 
-func (s *sender) send(ctx context.Context, a probes.Agent, req ops.Request) (ops.Response, error) {
+const fastPort = 7000
+
+func (s *sender) send(ctx context.Context, a probes.Agent, req ops.Request, each func(int, ops.Result)) (ops.Response, error) {
 	gate := s.gate(a.Pod)
 	s.mu.Lock()
 	s.sent = append(s.sent, req)
 	s.ctxs = append(s.ctxs, ctx)
 	s.mu.Unlock()
 	s.arrived <- struct{}{}
+	for i, o := range req.Ops {
+		if o.Port >= fastPort && each != nil {
+			each(i, ops.Result{Op: o, Outcome: ops.OK})
+		}
+	}
 	select {
 	case <-gate:
 	case <-ctx.Done():
@@ -134,9 +142,13 @@ func execAsync(ctx context.Context, m *Manager, a probes.Agent, req ops.Request)
 var testAgent = probes.Agent{Kind: probes.AgentPod, Node: "n1", Namespace: "ns", Pod: "p1"}
 
 // busyAgent is a Manager whose exec into testAgent (one op, to port 1) is
-// under way, held until s.release.
+// under way, held until s.release; requests made meanwhile wait for it
+// (patience is a minute).
 func busyAgent(t *testing.T) (*Manager, *sender, chan answer) {
 	t.Helper()
+	p := patience
+	t.Cleanup(func() { patience = p })
+	patience = time.Minute
 	m := NewManager(fake.NewClientset(), nil, Config{RunID: "r", Image: "img"})
 	s := newSender()
 	m.send = s.send
@@ -303,5 +315,58 @@ func TestExecQueueFirstRequestsLinger(t *testing.T) {
 	defer s.mu.Unlock()
 	if len(s.sent) != 1 {
 		t.Errorf("%d execs for two requests made together, want 1", len(s.sent))
+	}
+}
+
+// A caller of a joined exec gets its results when its own ops are done,
+// while another caller's ops still run.
+func TestExecQueueJoinedCallersLeaveWhenTheirOpsAreDone(t *testing.T) {
+	m, s, first := busyAgent(t)
+	ctx := context.Background()
+	slow := execAsync(ctx, m, testAgent, tcp(2))
+	queued(t, m, testAgent, 1)
+	fast := execAsync(ctx, m, testAgent, tcp(fastPort, fastPort+1))
+	queued(t, m, testAgent, 2)
+	s.release <- struct{}{}
+	recv(t, first)
+	s.wait(t) // slow and fast joined
+	if a := recv(t, fast); a.err != nil || !slices.Equal(ports(a.resp.Results), []int{fastPort, fastPort + 1}) {
+		t.Fatalf("fast, while the slow op still runs: %+v", a)
+	}
+	select {
+	case a := <-slow:
+		t.Fatalf("the slow caller answered before its op was done: %+v", a)
+	default:
+	}
+	s.release <- struct{}{}
+	if a := recv(t, slow); a.err != nil || !slices.Equal(ports(a.resp.Results), []int{2}) {
+		t.Errorf("slow: %+v", a)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sent) != 2 || len(s.sent[1].Ops) != 3 {
+		t.Errorf("%d execs, want 2 (the first, then slow and fast joined)", len(s.sent))
+	}
+}
+
+// A request made while a slow exec is under way goes in an exec of its own
+// after patience, not when the slow one ends.
+func TestExecQueueDoesNotWaitBehindASlowExec(t *testing.T) {
+	m, s, first := busyAgent(t)
+	patience = 50 * time.Millisecond
+	next := execAsync(context.Background(), m, testAgent, tcp(2))
+	s.wait(t) // its own exec, beside the first
+	s.release <- struct{}{}
+	if a := recv(t, first); a.err != nil {
+		t.Fatal(a.err)
+	}
+	s.release <- struct{}{}
+	if a := recv(t, next); a.err != nil || !slices.Equal(ports(a.resp.Results), []int{2}) {
+		t.Errorf("next: %+v", a)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sent) != 2 {
+		t.Errorf("%d execs, want 2", len(s.sent))
 	}
 }

@@ -72,7 +72,7 @@ type Manager struct {
 	execs      map[string]*execQueue // by agent pod and container
 	leftovers  sync.Once
 	// send is execOnce; tests replace it.
-	send func(ctx context.Context, a probes.Agent, req ops.Request) (ops.Response, error)
+	send func(ctx context.Context, a probes.Agent, req ops.Request, each func(int, ops.Result)) (ops.Response, error)
 }
 
 // entry is one agent being started or started; done closes when a is final.
@@ -357,9 +357,12 @@ func (m *Manager) Exec(ctx context.Context, a probes.Agent, req ops.Request) (op
 	return m.queue(a).exec(ctx, a, req)
 }
 
-// execOnce is one exec into a: req sent, its answer decoded.
-func (m *Manager) execOnce(ctx context.Context, a probes.Agent, req ops.Request) (ops.Response, error) {
+// execOnce is one exec into a: req sent, its answer decoded. With each,
+// the agent reports every op's result as it finishes (ops.Progress) and
+// each is called with it then, before execOnce returns.
+func (m *Manager) execOnce(ctx context.Context, a probes.Agent, req ops.Request, each func(int, ops.Result)) (ops.Response, error) {
 	var resp ops.Response
+	req.Progress = each != nil
 	body, err := json.Marshal(req)
 	if err != nil {
 		return resp, err
@@ -371,9 +374,11 @@ func (m *Manager) execOnce(ctx context.Context, a probes.Agent, req ops.Request)
 	if err != nil {
 		return resp, fmt.Errorf("exec into %s/%s: %w", a.Namespace, a.Pod, err)
 	}
-	var stdout, stderr bytes.Buffer
-	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: bytes.NewReader(body), Stdout: &stdout, Stderr: &stderr})
-	if json.Unmarshal(stdout.Bytes(), &resp) == nil && resp.Error != "" {
+	stdout := &progressWriter{each: each, ops: len(req.Ops)}
+	var stderr bytes.Buffer
+	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: bytes.NewReader(body), Stdout: stdout, Stderr: &stderr})
+	stdout.end()
+	if json.Unmarshal(stdout.rest.Bytes(), &resp) == nil && resp.Error != "" {
 		return resp, fmt.Errorf("agent %s/%s refused the request: %w", a.Namespace, a.Pod, &ops.Refusal{Reason: resp.Error})
 	}
 	if err != nil {
@@ -382,13 +387,54 @@ func (m *Manager) execOnce(ctx context.Context, a probes.Agent, req ops.Request)
 		// says what happened instead of how the stream ended.
 		return resp, m.lost(ctx, a, fmt.Errorf("exec into %s/%s: %w (stderr: %s)", a.Namespace, a.Pod, err, strings.TrimSpace(stderr.String())))
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
-		return resp, fmt.Errorf("agent %s/%s answered no JSON (%w): %q", a.Namespace, a.Pod, err, truncate(stdout.String()+stderr.String(), 200))
+	if err := json.Unmarshal(stdout.rest.Bytes(), &resp); err != nil {
+		return resp, fmt.Errorf("agent %s/%s answered no JSON (%w): %q", a.Namespace, a.Pod, err, truncate(stdout.rest.String()+stderr.String(), 200))
 	}
 	if len(resp.Results) != len(req.Ops) {
 		return resp, fmt.Errorf("agent %s/%s answered %d results for %d ops", a.Namespace, a.Pod, len(resp.Results), len(req.Ops))
 	}
 	return resp, nil
+}
+
+// progressWriter is an agent's stdout: each ops.Progress line of an op of
+// the request goes to each as it arrives; the rest (the Response) is kept.
+type progressWriter struct {
+	each func(int, ops.Result)
+	ops  int
+	line []byte
+	rest bytes.Buffer
+}
+
+var progressPrefix = []byte(`{"op":`)
+
+func (w *progressWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			w.line = append(w.line, p...)
+			return n, nil
+		}
+		w.line = append(w.line, p[:i+1]...)
+		w.flush()
+		p = p[i+1:]
+	}
+}
+
+func (w *progressWriter) flush() {
+	var pr ops.Progress
+	if w.each != nil && bytes.HasPrefix(w.line, progressPrefix) && json.Unmarshal(w.line, &pr) == nil && pr.Op >= 0 && pr.Op < w.ops {
+		w.each(pr.Op, pr.Result)
+	} else {
+		w.rest.Write(w.line)
+	}
+	w.line = w.line[:0]
+}
+
+// end keeps a last line without its newline.
+func (w *progressWriter) end() {
+	w.rest.Write(w.line)
+	w.line = nil
 }
 
 func truncate(s string, n int) string {

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/netsleuth/netsleuth/probes/agent/ops"
@@ -104,20 +105,36 @@ const HostRootEnv = "NETSLEUTH_HOST_ROOT"
 const ExecTimeout = 60 * time.Second
 
 // Exec reads one ops.Request as JSON from in, runs it and writes the
-// ops.Response as JSON to out. A request the agent refuses (ops.DecodeRequest,
-// ops.Env.Check: too large, not one JSON request, an unknown op, a bound
-// exceeded, a file outside the readable set) runs nothing: the response
-// carries the refusal as its error and Exec returns it as an *ops.Refusal,
-// so `agent exec` exits non-zero.
+// ops.Response as JSON to out; a Progress request has each op's result
+// written first, one ops.Progress line as it finishes. A request the agent
+// refuses (ops.DecodeRequest, ops.Env.Check: too large, not one JSON
+// request, an unknown op, a bound exceeded, a file outside the readable
+// set) runs nothing: the response carries the refusal as its error and
+// Exec returns it as an *ops.Refusal, so `agent exec` exits non-zero.
 func Exec(ctx context.Context, in io.Reader, out io.Writer) error {
-	resp, err := exec1(ctx, in)
-	if werr := json.NewEncoder(out).Encode(resp); werr != nil {
+	enc := json.NewEncoder(out)
+	var mu sync.Mutex // the ops' goroutines write their lines one at a time
+	var werr error
+	each := func(i int, r ops.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		if werr == nil {
+			werr = enc.Encode(ops.Progress{Op: i, Result: r})
+		}
+	}
+	resp, err := exec1(ctx, in, each)
+	mu.Lock()
+	defer mu.Unlock()
+	if werr == nil {
+		werr = enc.Encode(resp)
+	}
+	if werr != nil {
 		return errors.Join(err, fmt.Errorf("writing the response: %w", werr))
 	}
 	return err
 }
 
-func exec1(ctx context.Context, in io.Reader) (ops.Response, error) {
+func exec1(ctx context.Context, in io.Reader, each func(int, ops.Result)) (ops.Response, error) {
 	env := ops.Env{HostRoot: os.Getenv(HostRootEnv)}
 	req, err := ops.DecodeRequest(in)
 	if err == nil {
@@ -130,5 +147,8 @@ func exec1(ctx context.Context, in io.Reader) (ops.Response, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, ExecTimeout)
 	defer cancel()
-	return ops.Run(ctx, req, env), nil
+	if !req.Progress {
+		each = nil
+	}
+	return ops.RunEach(ctx, req, env, each), nil
 }

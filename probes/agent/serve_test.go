@@ -96,3 +96,51 @@ func TestExecRefusesBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestExecProgressReachesTheClient: a Progress request's answer, read by
+// the client's writer in small pieces as a stream delivers it, hands each
+// op's result over as a line of its own and leaves the Response whole.
+func TestExecProgressReachesTheClient(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	open := l.Addr().(*net.TCPAddr).Port
+	closed, _ := freePorts(t)
+	req := ops.Request{Progress: true, Ops: []ops.Op{
+		{Kind: ops.TCP, Target: "127.0.0.1", Port: open},
+		{Kind: ops.TCP, Target: "127.0.0.1", Port: closed},
+	}}
+	body, _ := json.Marshal(req)
+	var out bytes.Buffer
+	if err := Exec(context.Background(), bytes.NewReader(body), &out); err != nil {
+		t.Fatal(err)
+	}
+	got := map[int]ops.Outcome{}
+	w := &progressWriter{each: func(i int, r ops.Result) { got[i] = r.Outcome }, ops: len(req.Ops)}
+	for b := out.Bytes(); len(b) > 0; b = b[min(7, len(b)):] {
+		if _, err := w.Write(b[:min(7, len(b))]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.end()
+	want := map[int]ops.Outcome{0: ops.OK, 1: ops.Refused}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("progress %v, want %v (agent wrote %q)", got, want, out.String())
+	}
+	var resp ops.Response
+	if err := json.Unmarshal(w.rest.Bytes(), &resp); err != nil || len(resp.Results) != 2 || resp.Results[1].Outcome != ops.Refused {
+		t.Errorf("the response after the progress lines: %+v, %v (%q)", resp, err, w.rest.String())
+	}
+	// Without Progress the answer is the Response alone, as before.
+	req.Progress = false
+	body, _ = json.Marshal(req)
+	out.Reset()
+	if err := Exec(context.Background(), bytes.NewReader(body), &out); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 1 {
+		t.Errorf("%d lines without Progress, want 1: %q", n, out.String())
+	}
+}

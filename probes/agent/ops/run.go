@@ -42,7 +42,11 @@ func (env Env) Check(req Request) error {
 // Run runs every op of req concurrently and returns their results in order.
 // A request Check refuses runs nothing: the response carries the refusal
 // as Error and no results.
-func Run(ctx context.Context, req Request, env Env) Response {
+func Run(ctx context.Context, req Request, env Env) Response { return RunEach(ctx, req, env, nil) }
+
+// RunEach is Run that also calls each, when it is not nil, with every op's
+// index and result as the op finishes (from the op's goroutine).
+func RunEach(ctx context.Context, req Request, env Env, each func(int, Result)) Response {
 	if env.ProcRoot == "" {
 		env.ProcRoot = "/proc"
 	}
@@ -61,6 +65,9 @@ func Run(ctx context.Context, req Request, env Env) Response {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			resp.Results[i] = runOp(ctx, o, env)
+			if each != nil {
+				each(i, resp.Results[i])
+			}
 		})
 	}
 	wg.Wait()

@@ -76,6 +76,18 @@ func (o Op) count() int {
 // Request is what a probe asks one agent to do; the ops run concurrently.
 type Request struct {
 	Ops []Op `json:"ops"`
+	// Progress asks the agent to write each op's result as it finishes,
+	// one Progress line each, before the Response: a request joining
+	// several callers' ops hands each caller its results when its own ops
+	// are done, not when the slowest op of another caller's is.
+	Progress bool `json:"progress,omitempty"`
+}
+
+// Progress is one finished op of a Progress request: its index in the
+// request and its result.
+type Progress struct {
+	Op     int    `json:"op"`
+	Result Result `json:"result"`
 }
 
 // Response is what the agent answers: where it ran, and one Result per Op in
