@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/exec"
 
 	"github.com/netsleuth/netsleuth/probes"
@@ -28,6 +29,9 @@ type lostFacts struct {
 	Pod      *corev1.Pod   // the pod as it is now (nil when gone or unknown)
 	Node     *corev1.Node  // the agent's node as it is now (nil when unknown)
 	ExitCode int           // the exec'd command's exit code, -1 when it did not exit
+	// Kubelet is why the node's kubelet did not answer /healthz through
+	// the API server; nil when it answered or was not asked.
+	Kubelet error
 }
 
 // lostReason says why an agent stopped answering, from the facts the
@@ -51,16 +55,18 @@ func lostReason(f lostFacts) (reason, detail string) {
 			return r, d
 		}
 	}
-	if f.Node != nil {
-		if c := readyCondition(f.Node); c != nil && c.Status != corev1.ConditionTrue {
-			return probes.LostNodeDown, fmt.Sprintf("node %s is NotReady (%s: %s)", f.Node.Name, c.Reason, c.Message)
-		}
+	if f.Node != nil && notReady(f.Node) {
+		c := readyCondition(f.Node)
+		return probes.LostNodeDown, fmt.Sprintf("node %s is NotReady (%s: %s)", f.Node.Name, c.Reason, c.Message)
 	}
+	const kubelet = "the API server could not reach the node's kubelet (it is stopped or restarting, or the node is going NotReady)"
 	switch {
-	case strings.Contains(msg, "error dialing backend") || strings.Contains(msg, ":10250"):
-		return probes.LostKubelet, "the API server could not reach the node's kubelet (it is stopped or restarting, or the node is going NotReady)"
+	case dialedKubelet(msg):
+		return probes.LostKubelet, kubelet
 	case f.ExitCode > 128:
 		return probes.LostExecStopped, fmt.Sprintf("the agent's exec process was killed by signal %d mid-request (exit code %d)", f.ExitCode-128, f.ExitCode)
+	case f.Kubelet != nil:
+		return probes.LostKubelet, fmt.Sprintf("%s: asked for its /healthz after the exec failed, it did not answer (%s)", kubelet, strings.Join(strings.Fields(f.Kubelet.Error()), " "))
 	}
 	return probes.LostStreamCut, "the exec stream broke while the agent was answering (the kubelet, the container runtime or the connection between them and the API server closed it)"
 }
@@ -76,6 +82,12 @@ func exited(p *corev1.Pod) (reason, detail string, ok bool) {
 		}
 	}
 	return "", "", false
+}
+
+// notReady says whether the node's Ready condition is there and not True.
+func notReady(n *corev1.Node) bool {
+	c := readyCondition(n)
+	return c != nil && c.Status != corev1.ConditionTrue
 }
 
 func readyCondition(n *corev1.Node) *corev1.NodeCondition {
@@ -139,7 +151,36 @@ func (m *Manager) lostFacts(ctx context.Context, a probes.Agent, err error) lost
 	if n, err := m.kube.CoreV1().Nodes().Get(ctx, a.Node, metav1.GetOptions{}); err == nil {
 		f.Node = n
 	}
+	if f.ExitCode <= 128 && !dialedKubelet(fmt.Sprint(f.ExecErr)) && (f.Node == nil || !notReady(f.Node)) {
+		// A stream that hung or broke with the node still Ready: a kubelet
+		// stopped a moment ago looks the same until the node controller's
+		// grace period ends, so ask the kubelet itself.
+		f.Kubelet = m.kubeletHealthz(ctx, a.Node)
+	}
 	return f
+}
+
+// dialedKubelet says whether an exec error is the API server failing to
+// reach the kubelet.
+func dialedKubelet(msg string) bool {
+	return strings.Contains(msg, "error dialing backend") || strings.Contains(msg, ":10250")
+}
+
+// kubeletHealthz asks node's kubelet for /healthz through the API server,
+// within 3 s: nil when it answered, or when the question could not be put
+// (no REST client, or the role may not use the node proxy).
+func (m *Manager) kubeletHealthz(ctx context.Context, node string) error {
+	rc := m.kube.CoreV1().RESTClient()
+	if r, ok := rc.(*rest.RESTClient); rc == nil || ok && r == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, err := rc.Get().Resource("nodes").Name(node).SubResource("proxy").Suffix("healthz").DoRaw(ctx)
+	if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
+		return nil
+	}
+	return err
 }
 
 // Lost says whether agent a, started by this run, is gone or no longer

@@ -56,6 +56,9 @@ func TestLostReason(t *testing.T) {
 		{"kubelet refuses, node still Ready", lostFacts{ExecErr: dial, Pod: runningPod(), Node: nodeReady(corev1.ConditionTrue), ExitCode: -1}, probes.LostKubelet, "kubelet"},
 		{"exec process killed", lostFacts{ExecErr: killed, Pod: runningPod(), Node: nodeReady(corev1.ConditionTrue), ExitCode: 137}, probes.LostExecStopped, "signal 9"},
 		{"stream cut", lostFacts{ExecErr: eof, Pod: runningPod(), Node: nodeReady(corev1.ConditionTrue), ExitCode: -1}, probes.LostStreamCut, "stream broke"},
+		{"stream hung, kubelet away, node still Ready", lostFacts{ExecErr: errors.New("exec into ns/p: Timeout occurred"), Pod: runningPod(), Node: nodeReady(corev1.ConditionTrue), ExitCode: -1,
+			Kubelet: errors.New("the server is currently unable to handle the request (get nodes n2:10250)\nerror trying to reach service")}, probes.LostKubelet, "did not answer (the server is currently unable to handle the request (get nodes n2:10250) error trying to reach service)"},
+		{"exec killed while the kubelet is away", lostFacts{ExecErr: killed, ExitCode: 137, Kubelet: errors.New("refused")}, probes.LostExecStopped, "signal 9"},
 		{"nothing known", lostFacts{ExecErr: eof, ExitCode: -1}, probes.LostStreamCut, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -119,6 +119,7 @@ var rbacManager = model.MergePermissions(rbacLease, []model.Permission{
 	{Resource: "events", Verbs: []string{"list"}},
 	{Resource: "services", Verbs: []string{"delete", "list"}},
 	{Resource: "nodes", Verbs: []string{"get"}},
+	{Resource: "nodes", Subresource: "proxy", Verbs: []string{"get"}}, // the kubelet's /healthz when an exec fails
 })
 
 // Namespace is where the agents live.
