@@ -151,13 +151,22 @@ func (m *Manager) lostFacts(ctx context.Context, a probes.Agent, err error) lost
 	if n, err := m.kube.CoreV1().Nodes().Get(ctx, a.Node, metav1.GetOptions{}); err == nil {
 		f.Node = n
 	}
-	if f.ExitCode <= 128 && !dialedKubelet(fmt.Sprint(f.ExecErr)) && (f.Node == nil || !notReady(f.Node)) {
+	if running(f.Pod) && f.ExitCode <= 128 && !dialedKubelet(fmt.Sprint(f.ExecErr)) && (f.Node == nil || !notReady(f.Node)) {
 		// A stream that hung or broke with the node still Ready: a kubelet
 		// stopped a moment ago looks the same until the node controller's
 		// grace period ends, so ask the kubelet itself.
 		f.Kubelet = m.kubeletHealthz(ctx, a.Node)
 	}
 	return f
+}
+
+// running says whether p is there, not being deleted and not exited.
+func running(p *corev1.Pod) bool {
+	if p == nil || p.DeletionTimestamp != nil {
+		return false
+	}
+	_, _, gone := exited(p)
+	return !gone
 }
 
 // dialedKubelet says whether an exec error is the API server failing to
@@ -198,10 +207,8 @@ func (m *Manager) Lost(a probes.Agent) error {
 	}
 	p := w.get(a.Namespace, a.Pod)
 	f := lostFacts{PodGone: p == nil, Pod: p, ExitCode: -1}
-	if p != nil && p.DeletionTimestamp == nil {
-		if _, _, gone := exited(p); !gone {
-			return nil
-		}
+	if running(p) {
+		return nil
 	}
 	reason, detail := lostReason(f)
 	return &probes.AgentLostError{Kind: a.Kind, Node: a.Node, Namespace: a.Namespace, Pod: a.Pod, Reason: reason, Detail: detail,
