@@ -116,7 +116,7 @@ func (probe) Run(ctx context.Context, env *probes.Env, rec probes.Recorder) erro
 	if tempErr != nil {
 		return tempErr
 	}
-	svc, bad, err := service(ctx, env, rec, temp, len(pods))
+	svc, bad, err := service(ctx, env, rec, temp, pods)
 	if err != nil {
 		return err
 	}

@@ -22,8 +22,8 @@ import (
 	"github.com/netsleuth/netsleuth/probes/servicediag"
 )
 
-// EndpointsTimeout bounds the wait for the temporary Service's endpoints.
-const EndpointsTimeout = 20 * time.Second
+// endpointsTimeout bounds the wait for the temporary Service's endpoints.
+var endpointsTimeout = 20 * time.Second
 
 // service returns the Service under test: --service, or a temporary one in
 // front of the pod agents. A Service that cannot be used is a finding.
@@ -34,32 +34,46 @@ var rbacService = model.MergePermissions(servicediag.RBACEndpoints, []model.Perm
 	{Group: "discovery.k8s.io", Resource: "endpointslices", Verbs: []string{"watch"}},
 })
 
-// svc is the temporary Service, made while the agents started.
-func service(ctx context.Context, env *probes.Env, rec probes.Recorder, svc Service, agents int) (Service, *model.Finding, error) {
+// service waits for the endpoints of the temporary Service svc, made while
+// the agents pods started: one per pod. An agent lost meanwhile (its pod
+// deleted, say) ends the wait with that error; when time runs out the
+// endpoints there are are used.
+func service(ctx context.Context, env *probes.Env, rec probes.Recorder, svc Service, pods []probes.Agent) (Service, *model.Finding, error) {
 	if env.Options.Service != "" {
 		return userService(ctx, env, rec, env.Options.Service)
 	}
-	if agents == 0 {
+	if len(pods) == 0 {
 		return Service{}, nil, nil
 	}
 	rec.Stage(fmt.Sprintf("waiting for the endpoints of Service %s", svc.Ref()))
-	wctx, cancel := context.WithTimeout(ctx, EndpointsTimeout)
+	wctx, cancel := context.WithTimeout(ctx, endpointsTimeout)
 	defer cancel()
-	if bs, ok := watchBackends(wctx, env, svc, agents); ok {
-		svc.Backends = bs
+	lost := func() error { return agent.LostAmong(env, pods...) }
+	bs, done, err := watchBackends(wctx, env, svc, len(pods), lost)
+	svc.Backends = bs
+	switch {
+	case err != nil:
+		return svc, nil, err
+	case done:
 		return svc, nil, nil
 	}
 	var last error // the last read's error; one the API server did not answer is waited out
-	_ = wait.PollUntilContextCancel(wctx, 300*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	err = wait.PollUntilContextCancel(wctx, 300*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		if err := lost(); err != nil {
+			return false, err
+		}
 		bs, err := backends(ctx, env, svc)
 		if last = err; err != nil {
 			return false, probes.IgnoreUnreachable(err)
 		}
 		svc.Backends = bs
-		return len(bs) >= agents, nil
+		return len(bs) >= len(pods), nil
 	})
 	if ctx.Err() != nil {
 		return svc, nil, context.Cause(ctx)
+	}
+	if err := lost(); err != nil {
+		return svc, nil, err
 	}
 	if last != nil && len(svc.Backends) == 0 {
 		return svc, nil, fmt.Errorf("reading the endpoints of Service %s: %w", svc.Ref(), last)
@@ -69,21 +83,33 @@ func service(ctx context.Context, env *probes.Env, rec probes.Recorder, svc Serv
 
 // watchBackends waits for want ready endpoints of svc through one watch of
 // its EndpointSlices (the server sends the slices there are, then their
-// changes): one request where polling makes several. ok is false when the
-// watch could not be had or ended first; the caller then polls.
-func watchBackends(ctx context.Context, env *probes.Env, svc Service, want int) (bs []Backend, ok bool) {
+// changes): one request where polling makes several. It returns the ready
+// endpoints it saw last, done when they are want, and lost's error when a
+// change comes with an agent lost. Not done and no error: the watch could
+// not be had or ended first (the caller polls while time is left).
+func watchBackends(ctx context.Context, env *probes.Env, svc Service, want int, lost func() error) (bs []Backend, done bool, err error) {
 	w, err := env.Kube.DiscoveryV1().EndpointSlices(svc.Namespace).Watch(ctx, metav1.ListOptions{
 		LabelSelector: discoveryv1.LabelServiceName + "=" + svc.Name})
 	if err != nil {
-		return nil, false
+		return nil, false, nil
 	}
 	defer w.Stop()
 	seen := map[string]discoveryv1.EndpointSlice{}
-	for ev := range w.ResultChan() {
+	for {
+		var ev watch.Event
+		select {
+		case <-ctx.Done():
+			return bs, false, nil
+		case e, open := <-w.ResultChan():
+			if !open {
+				return bs, false, nil
+			}
+			ev = e
+		}
 		sl, isSlice := ev.Object.(*discoveryv1.EndpointSlice)
 		switch {
 		case !isSlice:
-			return nil, false // an error event: the watch is over
+			return bs, false, nil // an error event: the watch is over
 		case ev.Type == watch.Deleted:
 			delete(seen, sl.Name)
 		default:
@@ -91,10 +117,12 @@ func watchBackends(ctx context.Context, env *probes.Env, svc Service, want int) 
 		}
 		bs = servicediag.ReadyEndpoints(byName(seen), svc.PortName, MaxBackends)
 		if len(bs) >= want {
-			return bs, true
+			return bs, true, nil
+		}
+		if err := lost(); err != nil {
+			return bs, false, err
 		}
 	}
-	return nil, false
 }
 
 // byName lists m's slices in the order of their names.
